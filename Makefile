@@ -1,0 +1,159 @@
+# mailhub: GNU make, no autotools.
+#
+#   make            build everything (objects in build/, programs beside their sources)
+#   make check      install missing packages, rebuild under ASan+UBSan in build-san/,
+#                   run every test with prove
+#   make run        start a demo hub under ./run/
+#   make install    PREFIX (default /usr/local) and DESTDIR honoured
+#   make bench      benchmarks under t/bench/ (print figures, never pass/fail)
+#   make fuzz       libFuzzer harnesses under t/fuzz/ (clang)
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+CC	?= cc
+
+# O is where objects go, B where programs go.  The sanitizer build sets both to
+# build-san/ so it never mixes with the normal build.
+O	?= build
+B	?= .
+
+PKGS	:= openssl libcurl jansson cmocka
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libetpan 2>/dev/null)
+# libetpan.pc carries Debian's no-PIE link specs and its private libraries;
+# linking the shared library needs none of them.
+PKG_LIBS := $(shell pkg-config --libs openssl libcurl jansson 2>/dev/null) -letpan -lz
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CFLAGS	?= -O2 -g
+WFLAGS	:= -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+	   -Wno-unused-parameter -Icommon $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+ALL_CFLAGS = $(WFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+# Every .c in a program directory that does not hold a main() goes into that
+# program's library, so a new module needs no Makefile edit.
+MTAD_MAINS	:= mtad/mtad.c mtad/mtactl.c mtad/sendmail.c
+FETCHD_MAINS	:= fetchd/fetchd.c
+COMMON_SRC	:= $(wildcard common/*.c)
+MTAD_SRC	:= $(filter-out $(MTAD_MAINS),$(wildcard mtad/*.c))
+FETCHD_SRC	:= $(filter-out $(FETCHD_MAINS),$(wildcard fetchd/*.c))
+UNIT_SRC	:= $(wildcard t/unit/test_*.c)
+UNIT_HELPER_SRC	:= $(filter-out $(UNIT_SRC),$(wildcard t/unit/*.c))
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+
+LIBMAILHUB	:= $(O)/common/libmailhub.a
+LIBMTAD		:= $(O)/mtad/libmtad.a
+LIBFETCHD	:= $(O)/fetchd/libfetchd.a
+
+# A program is built once its main source exists.
+PROGS := $(if $(wildcard mtad/mtad.c),$(B)/mtad/mtad) \
+	 $(if $(wildcard mtad/mtactl.c),$(B)/mtad/mtactl) \
+	 $(if $(wildcard mtad/sendmail.c),$(B)/mtad/mtad-sendmail) \
+	 $(if $(wildcard fetchd/fetchd.c),$(B)/fetchd/fetchd)
+UNITS := $(patsubst t/unit/test_%.c,$(B)/t/unit/%.t,$(UNIT_SRC))
+PROG_LIBS := $(LIBMTAD) $(LIBFETCHD) $(LIBMAILHUB)
+
+.PHONY: all progs units deps check run install install-compat clean bench fuzz
+all: progs
+progs: $(PROGS)
+units: $(UNITS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBMAILHUB): $(call obj,$(COMMON_SRC))
+$(LIBMTAD): $(call obj,$(MTAD_SRC))
+$(LIBFETCHD): $(call obj,$(FETCHD_SRC))
+$(LIBMAILHUB) $(LIBMTAD) $(LIBFETCHD):
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^ $(if $^,,$(O)/empty.o)
+
+$(O)/empty.o:
+	@mkdir -p $(@D)
+	echo 'typedef int mailhub_empty_unit;' | $(CC) $(ALL_CFLAGS) -x c -c - -o $@
+$(LIBMAILHUB) $(LIBMTAD) $(LIBFETCHD): | $(O)/empty.o
+
+$(B)/mtad/mtad: $(O)/mtad/mtad.o $(PROG_LIBS)
+$(B)/mtad/mtactl: $(O)/mtad/mtactl.o $(PROG_LIBS)
+$(B)/mtad/mtad-sendmail: $(O)/mtad/sendmail.o $(PROG_LIBS)
+$(B)/fetchd/fetchd: $(O)/fetchd/fetchd.o $(PROG_LIBS)
+$(PROGS):
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
+
+$(B)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# --- dependencies -----------------------------------------------------------
+
+# deps installs what is missing and is quick when nothing is: dpkg-query first,
+# apt only for the rest.  libetpan-dev brings libcurl4-gnutls-dev; never ask for
+# libcurl4-openssl-dev, which conflicts with it.
+BUILD_DEBS := gcc make pkg-config libssl-dev libetpan-dev libcurl4-gnutls-dev \
+	      libjansson-dev libcmocka-dev zlib1g-dev
+TEST_DEBS  := dovecot-core dovecot-pop3d dovecot-imapd python3-aiosmtpd swaks \
+	      openssl strace
+deps:
+	@missing=$$(for p in $(BUILD_DEBS) $(TEST_DEBS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "missing packages; as root run: apt-get install -y" $$missing; exit 1; fi; \
+	echo "installing:" $$missing; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	{ apt-get update -q && apt-get install -y -q $$missing; }
+
+# --- tests ------------------------------------------------------------------
+
+# The whole suite runs against the sanitizer build.  Sanitizer reports from any
+# process (daemons included) land in build-san/sanitizer/; one file there fails
+# the run even if every test passed.
+SANDIR := $(CURDIR)/build-san
+check: deps
+	$(MAKE) O=build-san/obj B=build-san SAN=1 progs units
+	$(MAKE) progs
+	rm -rf $(SANDIR)/sanitizer && mkdir -p $(SANDIR)/sanitizer
+	MAILHUB_BIN=$(SANDIR) MAILHUB_SRC=$(CURDIR) \
+	ASAN_OPTIONS=log_path=$(SANDIR)/sanitizer/asan:detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=log_path=$(SANDIR)/sanitizer/ubsan:print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp \
+	prove -v -r -j2 --timer t/ build-san/t/unit/
+	@if [ -n "$$(ls -A $(SANDIR)/sanitizer)" ]; then \
+		echo "sanitizer reports:"; cat $(SANDIR)/sanitizer/*; exit 1; fi
+
+bench: all
+	@for b in t/bench/*; do [ -x "$$b" ] && { echo "== $$b"; MAILHUB_BIN=$(CURDIR) MAILHUB_SRC=$(CURDIR) "$$b" || exit 1; }; done; true
+
+fuzz:
+	$(MAKE) -C t/fuzz
+
+# --- demo -------------------------------------------------------------------
+
+run: deps all
+	@if [ ! -x mtad/mtad ]; then echo "make run: mtad is not built yet (no mtad/mtad.c)"; exit 1; fi
+	@sh t/lib/run.sh
+
+# --- install ----------------------------------------------------------------
+
+install: all
+	sh t/lib/install.sh "$(DESTDIR)" "$(PREFIX)"
+
+install-compat: install
+	ln -sf mtad-sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sf mtad-sendmail $(DESTDIR)$(PREFIX)/bin/mailq
+	ln -sf mtad-sendmail $(DESTDIR)$(PREFIX)/bin/newaliases
+
+clean:
+	rm -rf build build-san run
+	rm -f mtad/mtad mtad/mtactl mtad/mtad-sendmail fetchd/fetchd
