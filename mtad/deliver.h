@@ -1,0 +1,53 @@
+/*
+ * Local delivery: alias expansion, then one of the mailbox back ends
+ * (deliver_mbox.c, deliver_maildir.c, deliver_mda.c) behind struct deliverer.
+ */
+#ifndef MTAD_DELIVER_H
+#define MTAD_DELIVER_H
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "queue.h"
+
+enum dstatus { DELIVER_OK, DELIVER_DEFER, DELIVER_BOUNCE };
+
+struct dresult {
+	enum dstatus	 status;
+	char		 text[512];	/* "550 5.1.1 no such user" style */
+};
+
+/* What a back end is given: one user, the message, who it is from. */
+struct delivery {
+	const struct mtad_config *cf;
+	const struct qmsg	*msg;
+	int			 datafd;	/* the .msg, positioned anywhere */
+	const char		*user;		/* local user name */
+	uid_t			 uid;
+	gid_t			 gid;
+	const char		*home;
+};
+
+struct deliverer {
+	const char	*name;		/* mailer= in the log: "local" */
+	void		(*deliver)(const struct delivery *d, struct dresult *r);
+};
+
+extern const struct deliverer deliver_mbox;
+extern const struct deliverer deliver_maildir;
+extern const struct deliverer deliver_mda;
+
+/* Is name (a local part) deliverable here: an alias or a user?  For RCPT. */
+int	local_rcpt_known(const struct mtad_config *cf, const char *local);
+
+/*
+ * Deliver every pending local recipient of message id: expand aliases,
+ * deliver (as the recipient's uid when running as root, in a child that does
+ * nothing else), settle each recipient in the queue, log a to= line for each,
+ * and queue a DSN for failures.  Returns 0, or -1 when the message could not
+ * be read (it stays queued).
+ */
+int	local_deliver_message(const struct mtad_config *cf, struct queue *q,
+	    const char *id);
+
+#endif
