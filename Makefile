@@ -146,13 +146,49 @@ run: deps all
 
 # --- install ----------------------------------------------------------------
 
+BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
+MANDIR		?= $(PREFIX)/share/man
+DOCDIR		?= $(PREFIX)/share/doc/mailhub
+UNITDIR		?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR	?= /etc
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	    -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+D := $(DESTDIR)
+
 install: all
-	sh t/lib/install.sh "$(DESTDIR)" "$(PREFIX)"
+	install -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(MANDIR)/man1 \
+	    $(D)$(MANDIR)/man5 $(D)$(MANDIR)/man8 $(D)$(DOCDIR)/samples \
+	    $(D)$(DOCDIR)/rc $(D)$(UNITDIR) $(D)$(SYSCONFDIR)/ppp/ip-up.d \
+	    $(D)$(SYSCONFDIR)/ppp/ip-down.d \
+	    $(D)$(SYSCONFDIR)/NetworkManager/dispatcher.d
+	for p in $(filter $(B)/mtad/%,$(PROGS)); do \
+		install -m 755 $$p $(D)$(SBINDIR)/; done
+	for p in $(filter $(B)/fetchd/%,$(PROGS)); do \
+		install -m 755 $$p $(D)$(BINDIR)/; done
+	for m in $(wildcard mtad/*.[158] fetchd/*.[158]); do \
+		install -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/; done
+	install -m 644 README $(D)$(DOCDIR)/
+	install -m 644 $(wildcard samples/*) $(D)$(DOCDIR)/samples/
+	for f in rc/*.service; do \
+		$(SUBST) $$f > $(D)$(UNITDIR)/$${f#rc/}; done
+	for f in rc/rc.*; do $(SUBST) $$f > $(D)$(DOCDIR)/rc/$${f#rc/}; \
+		chmod 755 $(D)$(DOCDIR)/rc/$${f#rc/}; done
+	install -m 755 ppp/ip-up.d/mailhub $(D)$(SYSCONFDIR)/ppp/ip-up.d/mailhub
+	install -m 755 ppp/ip-down.d/mailhub $(D)$(SYSCONFDIR)/ppp/ip-down.d/mailhub
+	install -m 755 ppp/nm-dispatcher/90-mailhub \
+	    $(D)$(SYSCONFDIR)/NetworkManager/dispatcher.d/90-mailhub
+	@if [ -z "$(DESTDIR)" ]; then \
+		id mtad >/dev/null 2>&1 || useradd --system --user-group \
+		    --home-dir /var/spool/mtad --shell /usr/sbin/nologin mtad; \
+		install -d -o mtad -g mtad -m 750 /var/spool/mtad; \
+		install -d -m 755 $(SYSCONFDIR)/mtad; \
+	fi
 
 install-compat: install
-	ln -sf mtad-sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail
-	ln -sf mtad-sendmail $(DESTDIR)$(PREFIX)/bin/mailq
-	ln -sf mtad-sendmail $(DESTDIR)$(PREFIX)/bin/newaliases
+	ln -sf $(SBINDIR)/mtad-sendmail $(D)$(SBINDIR)/sendmail
+	ln -sf $(SBINDIR)/mtad-sendmail $(D)$(BINDIR)/mailq
+	ln -sf $(SBINDIR)/mtad-sendmail $(D)$(BINDIR)/newaliases
 
 clean:
 	rm -rf build build-san run
