@@ -10,12 +10,14 @@
 
 /*
  * "ADDR:PORT", "[V6]:PORT" or "HOST:PORT" (and "HOST" with defport).  Fills
- * host and port; 0 or -1 on a malformed value.
+ * host and port; 0 or -1 on a malformed value.  The port is numeric; a bare
+ * IPv6 literal without brackets takes defport.
  */
 int	net_split_hostport(const char *s, const char *defport, char *host,
 	    size_t hostlen, char *port, size_t portlen);
 
-/* Bound, listening, non-blocking socket for "ADDR:PORT"; -1 with err set. */
+/* Bound, listening, non-blocking socket for "ADDR:PORT" ("*:PORT" = any
+ * address); -1 with err set. */
 int	net_listen(const char *hostport, int backlog, char *err, size_t errlen);
 
 /*
@@ -30,7 +32,11 @@ int	net_connect(const char *host, const char *port, const char *bindaddr,
 /* Numeric form of a sockaddr ("192.0.2.1", "2001:db8::1"). */
 int	net_ntop(const struct sockaddr *sa, char *buf, size_t len);
 
-/* CIDR match ("192.168.1.0/24", "::1/128", "10.1.2.3"); -1 on a bad cidr. */
+/*
+ * CIDR match ("192.168.1.0/24", "::1/128", "10.1.2.3"): 1 when sa is inside,
+ * 0 when not, -1 on a bad cidr.  An IPv4-mapped IPv6 peer (::ffff:a.b.c.d)
+ * matches IPv4 CIDRs.  net_cidr_valid returns 0 when valid, -1 when not.
+ */
 int	net_cidr_match(const char *cidr, const struct sockaddr *sa);
 int	net_cidr_valid(const char *cidr);
 
