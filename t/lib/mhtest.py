@@ -11,9 +11,18 @@ sources from $MAILHUB_SRC.
     t.ok(cond, "what a user would notice")
     t.eq(got, want, "...")
     t.done()
+
+Servers and helpers (each class documents itself below):
+    mhtest.CA(dir)              test CA made with openssl: .ca_file,
+                                .issue(name, ips=[...], dns=[...]) -> (cert, key),
+                                .context() client SSLContext trusting only it
+    mhtest.SmartHost(tmp, tls="none"|"starttls"|"smtps", ca=, auth={u: pw}, ...)
+                                aiosmtpd smart host process (t/lib/smarthost.py):
+                                .port .messages() .connections() .commands()
 """
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -215,3 +224,250 @@ class Test:
         if self.planned is None:
             print("1..%d" % self.n, flush=True)
         sys.exit(1 if self.failed else 0)
+
+
+# ---------------------------------------------------------------------------
+# Test certificate authority
+
+class CA:
+    """A throw-away certificate authority made with the openssl command.
+
+        ca = mhtest.CA(dir)                    # dir: where its files go
+        ca.ca_file                             # PEM of the CA cert (trust this)
+        cert, key = ca.issue("localhost", ips=["127.0.0.1"], dns=["localhost"])
+        ca.issue("expired", ips=[...], days=-1) # not valid any more (notAfter past)
+
+    issue() makes a server (and client) certificate whose subjectAltName holds
+    the given IP addresses and DNS names (CN = name); files are
+    DIR/NAME.crt and DIR/NAME.key (EC P-256, unencrypted, mode 0600).
+    Two CA() objects are unrelated: use a second one for "unknown CA" tests.
+    ca.context() returns an ssl.SSLContext for a client that trusts only
+    this CA and checks host names (never verify-none).
+    """
+
+    def __init__(self, dir, name="mailhub test CA"):
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        self.ca_file = os.path.join(dir, "ca.crt")
+        self.ca_key = os.path.join(dir, "ca.key")
+        self._serial = 1
+        _openssl(["req", "-x509", "-new", "-nodes",
+                  "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-keyout", self.ca_key, "-out", self.ca_file,
+                  "-days", "30", "-subj", "/O=mailhub tests/CN=" + name,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                  "-addext", "subjectKeyIdentifier=hash"])
+
+    def issue(self, name, ips=("127.0.0.1",), dns=(), days=30):
+        base = os.path.join(self.dir, name.replace("/", "_"))
+        cert, key, csr = base + ".crt", base + ".key", base + ".csr"
+        ext = base + ".ext"
+        san = ["IP:" + i for i in ips] + ["DNS:" + d for d in dns]
+        with open(ext, "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n"
+                    "authorityKeyIdentifier=keyid\n")
+            if san:
+                f.write("subjectAltName=" + ",".join(san) + "\n")
+        _openssl(["req", "-new", "-nodes",
+                  "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-keyout", key, "-out", csr,
+                  "-subj", "/O=mailhub tests/CN=" + name])
+        self._serial += 1
+        argv = ["x509", "-req", "-in", csr, "-CA", self.ca_file,
+                "-CAkey", self.ca_key, "-set_serial", str(self._serial),
+                "-out", cert, "-extfile", ext]
+        if days >= 0:
+            argv += ["-days", str(days)]
+        else:
+            # Valid yesterday, expired already: -not_before/-not_after need
+            # OpenSSL 3.4, so sign with a CA clock (-preserve_dates) instead.
+            argv = ["ca", "-batch", "-notext", "-config", self._ca_conf(),
+                    "-in", csr, "-out", cert, "-extfile", ext,
+                    "-startdate", time.strftime(
+                        "%Y%m%d%H%M%SZ", time.gmtime(time.time() - 2 * 86400)),
+                    "-enddate", time.strftime(
+                        "%Y%m%d%H%M%SZ", time.gmtime(time.time() + 86400 * days))]
+        _openssl(argv)
+        os.chmod(key, 0o600)
+        os.unlink(csr)
+        return cert, key
+
+    def _ca_conf(self):
+        d = os.path.join(self.dir, "ca.db")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "ca.cnf")
+        if not os.path.exists(conf):
+            open(os.path.join(d, "index.txt"), "w").close()
+            with open(os.path.join(d, "serial"), "w") as f:
+                f.write("1000\n")
+            with open(conf, "w") as f:
+                f.write("[ca]\ndefault_ca=test\n[test]\n"
+                        "dir=%s\ndatabase=$dir/index.txt\nserial=$dir/serial\n"
+                        "new_certs_dir=$dir\ncertificate=%s\nprivate_key=%s\n"
+                        "default_md=sha256\npolicy=any\nunique_subject=no\n"
+                        "[any]\norganizationName=optional\ncommonName=supplied\n"
+                        % (d, self.ca_file, self.ca_key))
+        return conf
+
+    def context(self, check_hostname=True):
+        import ssl
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                         cafile=self.ca_file)
+        ctx.check_hostname = check_hostname
+        return ctx
+
+    def server_context(self, cert, key):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+
+def _openssl(args):
+    r = subprocess.run(["openssl"] + args, capture_output=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s"
+                           % (" ".join(args[:2]), r.stderr.decode(errors="replace")))
+    return r
+
+
+# ---------------------------------------------------------------------------
+# Smart host (t/lib/smarthost.py, aiosmtpd in its own process)
+
+PYTHON = "/usr/bin/python3"
+
+
+class SmartHost:
+    """An aiosmtpd smart host on 127.0.0.1, stopped by PID at exit.
+
+        ca = mhtest.CA(tmp + "/ca")
+        sh = mhtest.SmartHost(tmp, tls="starttls", ca=ca,
+                              auth={"isp": "secret"}, auth_required=True,
+                              rcpt={"bad@x.example": 550,
+                                    "slow@x.example": {"reply": 450, "times": 1}},
+                              drop_after_messages=3)
+        sh.port, sh.host, sh.pid
+        sh.messages()      # accepted messages (reply 2xx), ordered by seq
+        sh.messages(all=True)   # also refused/dropped ones
+        sh.connections()   # number of TCP connections accepted so far
+        sh.conn_log(n)     # list of events of connection n (1-based)
+        sh.commands(n)     # command lines of connection n (None: all conns)
+        sh.wait_messages(k, timeout)  # wait until k messages accepted
+        sh.stop(); sh.start()         # restart on the same port
+        sh.log             # path of the process's stderr
+
+    tls: "none" | "starttls" | "smtps" (implicit TLS).  With tls != "none",
+    the certificate is issued by `ca` (an mhtest.CA; one is made under tmp if
+    none given) for 127.0.0.1 and DNS "localhost"/hostname, or pass cert= and
+    key=.  auth is the users table {"user": "password"}; the other keyword
+    arguments are the CONFIG.json keys documented in smarthost.py
+    (auth_mechs, auth_required, auth_require_tls, require_starttls,
+    pipelining, chunking, size, rcpt, mail, data_replies,
+    drop_after_messages, drop_before_reply, drop_in_data, reply_delay,
+    greeting, tokens, hostname).
+
+    Each record from messages() is the JSON envelope (see smarthost.py) plus
+    "data": the message bytes exactly as received (dot-unstuffed).
+    """
+
+    def __init__(self, tmp, tls="none", ca=None, auth=None, cert=None,
+                 key=None, port=None, name="smarthost", **cfg):
+        self.dir = os.path.join(tmp, name)
+        self.outdir = os.path.join(self.dir, "out")
+        os.makedirs(self.outdir, exist_ok=True)
+        self.host = cfg.pop("host", "127.0.0.1")
+        self.port = port or free_port(self.host)
+        self.tls = tls
+        hostname = cfg.setdefault("hostname", "smarthost.test")
+        if tls != "none" and not cert:
+            if ca is None:
+                ca = CA(os.path.join(self.dir, "ca"))
+            cert, key = ca.issue(name, ips=[self.host],
+                                 dns=["localhost", hostname])
+        self.ca = ca
+        self.cert, self.key = cert, key
+        cfg.update(host=self.host, port=self.port, outdir=self.outdir,
+                   tls=tls, cert=cert, key=key, users=auth or {})
+        self.config = os.path.join(self.dir, "config.json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=1)
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self._logf = open(self.log, "ab")
+        self.proc = Proc([PYTHON, os.path.join(SRC, "t/lib/smarthost.py"),
+                          self.config], stdout=self._logf, stderr=self._logf)
+        self.pid = self.proc.pid
+        ready = os.path.join(self.outdir, "ready")
+        if not wait_for(lambda: os.path.exists(ready)
+                        or self.proc.poll() is not None, 15):
+            raise RuntimeError("smart host not ready after 15s: see "
+                               + self.log)
+        if self.proc.poll() is not None:
+            with open(self.log, errors="replace") as f:
+                raise RuntimeError("smart host exited: " + f.read()[-2000:])
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self._logf.close()
+            try:
+                os.unlink(os.path.join(self.outdir, "ready"))
+            except FileNotFoundError:
+                pass
+
+    def _counters(self):
+        try:
+            with open(os.path.join(self.outdir, "counters.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {"connections": 0, "messages": 0}
+
+    def connections(self):
+        """TCP connections accepted so far (the readiness check makes none)."""
+        return self._counters()["connections"]
+
+    def messages(self, all=False):
+        out = []
+        for f in sorted(os.listdir(self.outdir)):
+            if not (f.startswith("msg-") and f.endswith(".json")):
+                continue
+            with open(os.path.join(self.outdir, f)) as fh:
+                rec = json.load(fh)
+            if not all and not (rec["reply"] or "").startswith("2"):
+                continue
+            with open(os.path.join(self.outdir, f[:-5] + ".eml"), "rb") as fh:
+                rec["data"] = fh.read()
+            out.append(rec)
+        return out
+
+    def wait_messages(self, n, timeout=10.0):
+        return wait_for(lambda: len(self.messages()) >= n, timeout)
+
+    @staticmethod
+    def _events(path):
+        ev = []
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    ev.append(json.loads(line))
+        return ev
+
+    def conn_log(self, n):
+        """Events of connection n (1 = the first after start-up)."""
+        path = os.path.join(self.outdir, "conn-%06d.jsonl" % n)
+        return self._events(path) if os.path.exists(path) else []
+
+    def commands(self, n=None):
+        """Command lines received on connection n, or on all connections."""
+        if n is not None:
+            return [e["line"] for e in self.conn_log(n) if e["ev"] == "cmd"]
+        out = []
+        for i in range(1, self.connections() + 1):
+            out += self.commands(i)
+        return out
