@@ -78,6 +78,16 @@ struct qwriter {
  * 0 or -1 with err set. */
 int	queue_open(struct queue *q, const char *spool, char *err, size_t errlen);
 void	queue_close(struct queue *q);
+/*
+ * For mtad-sendmail and mailq: open an existing spool without recovery
+ * (mtad may be running); creates what is missing where permitted.  Only
+ * maildrop/ is required: q->dirfd and q->tmpfd are -1 when this user may
+ * not open them.  0 or -1 with err set.
+ */
+int	queue_attach(struct queue *q, const char *spool, char *err,
+	    size_t errlen);
+/* id is 19 upper-case hex digits (safe to use as a file name). */
+int	queue_valid_id(const char *id);
 
 /* A new unique ID, sortable by arrival. */
 void	queue_new_id(char id[QID_SIZE]);
