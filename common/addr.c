@@ -385,9 +385,11 @@ all_cfws(const char *s, size_t len)
 /*
  * mailimf's addr-spec parser is loose: it takes everything up to the next
  * delimiter and squeezes out blanks ("a@b junk" comes back as "a@bjunk", and
- * a quoted "a b" as "ab").  So every addr-spec it returns is checked against
- * the RFC 5321 mailbox grammar (a bare local name allowed, as "To: eddy" in
- * locally submitted mail), and a list holding a bad one does not parse.
+ * a quoted "a b" as "ab").  So every addr-spec it returns must (1) appear
+ * verbatim in the header, in order, which a squeezed one does not, and
+ * (2) match the RFC 5321 mailbox grammar (a bare local name allowed, as
+ * "To: eddy" in locally submitted mail).  A list holding a bad one does not
+ * parse.
  */
 static int
 spec_valid(const char *spec)
@@ -409,23 +411,39 @@ spec_valid(const char *spec)
 	return *p == '\0';
 }
 
-/* Call cb (when check is 0) or validate (check 1): 1 per mailbox, -1 bad. */
+struct list_walk {
+	int		 check;		/* validate only, no callbacks */
+	const char	*value;
+	size_t		 len;
+	size_t		 pos;		/* where the next addr-spec may start */
+	addr_list_cb	 cb;
+	void		*arg;
+};
+
+/* 1 per mailbox, -1 for a bad one (check pass). */
 static int
-visit_mailbox(struct mailimf_mailbox *mb, int check, addr_list_cb cb,
-    void *arg)
+visit_mailbox(struct list_walk *w, struct mailimf_mailbox *mb)
 {
+	const char	*found;
+	size_t		 n;
+
 	if (mb == NULL || mb->mb_addr_spec == NULL)
-		return check ? -1 : 0;
-	if (check)
-		return spec_valid(mb->mb_addr_spec) ? 1 : -1;
-	if (cb != NULL)
-		cb(mb->mb_addr_spec, mb->mb_display_name, arg);
+		return w->check ? -1 : 0;
+	if (!w->check) {
+		if (w->cb != NULL)
+			w->cb(mb->mb_addr_spec, mb->mb_display_name, w->arg);
+		return 1;
+	}
+	n = strlen(mb->mb_addr_spec);
+	found = memmem(w->value + w->pos, w->len - w->pos, mb->mb_addr_spec, n);
+	if (found == NULL || !spec_valid(mb->mb_addr_spec))
+		return -1;
+	w->pos = (size_t)(found - w->value) + n;
 	return 1;
 }
 
 static int
-visit_list(struct mailimf_address_list *list, int check, addr_list_cb cb,
-    void *arg)
+visit_list(struct list_walk *w, struct mailimf_address_list *list)
 {
 	struct mailimf_address		*ad;
 	struct mailimf_mailbox_list	*mbl;
@@ -435,22 +453,20 @@ visit_list(struct mailimf_address_list *list, int check, addr_list_cb cb,
 	for (it = clist_begin(list->ad_list); it != NULL; it = clist_next(it)) {
 		ad = clist_content(it);
 		if (ad != NULL && ad->ad_type == MAILIMF_ADDRESS_MAILBOX) {
-			if ((rv = visit_mailbox(ad->ad_data.ad_mailbox, check,
-			    cb, arg)) == -1)
+			if ((rv = visit_mailbox(w, ad->ad_data.ad_mailbox)) == -1)
 				return -1;
 			n += rv;
 			continue;
 		}
 		if (ad == NULL || ad->ad_type != MAILIMF_ADDRESS_GROUP ||
 		    ad->ad_data.ad_group == NULL)
-			return check ? -1 : n;
+			return w->check ? -1 : n;
 		/* A group with no members ("undisclosed-recipients:;"). */
 		if ((mbl = ad->ad_data.ad_group->grp_mb_list) == NULL)
 			continue;
 		for (jt = clist_begin(mbl->mb_list); jt != NULL;
 		    jt = clist_next(jt)) {
-			if ((rv = visit_mailbox(clist_content(jt), check, cb,
-			    arg)) == -1)
+			if ((rv = visit_mailbox(w, clist_content(jt))) == -1)
 				return -1;
 			n += rv;
 		}
@@ -462,6 +478,7 @@ int
 addr_list_parse(const char *value, size_t len, addr_list_cb cb, void *arg)
 {
 	struct mailimf_address_list	*list = NULL;
+	struct list_walk		 w;
 	size_t				 idx = 0;
 	int				 n = -1;
 
@@ -472,10 +489,18 @@ addr_list_parse(const char *value, size_t len, addr_list_cb cb, void *arg)
 	if (mailimf_address_list_parse(value, len, &idx, &list) !=
 	    MAILIMF_NO_ERROR)
 		return -1;
+	memset(&w, 0, sizeof(w));
+	w.value = value;
+	w.len = len;
+	w.check = 1;
 	/* All of it must parse, and every address be valid, before cb runs. */
 	if (idx <= len && all_cfws(value + idx, len - idx) &&
-	    visit_list(list, 1, NULL, NULL) != -1)
-		n = visit_list(list, 0, cb, arg);
+	    visit_list(&w, list) != -1) {
+		w.check = 0;
+		w.cb = cb;
+		w.arg = arg;
+		n = visit_list(&w, list);
+	}
 	mailimf_address_list_free(list);
 	return n;
 }

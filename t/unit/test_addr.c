@@ -327,6 +327,11 @@ address_lists(void **state)
 	assert_string_equal(s.out[1], "root|(null)");
 	assert_int_equal(parse_list("<a@b> (x (nested) y)\r\n", &s), 1);
 	assert_string_equal(s.out[0], "a@b|(null)");
+	/* The same address twice, and one inside a display name first. */
+	assert_int_equal(parse_list("\"b@c a@b\" <a@b>, b@c, a@b", &s), 3);
+	assert_string_equal(s.out[0], "a@b|b@c a@b");
+	assert_string_equal(s.out[1], "b@c|(null)");
+	assert_string_equal(s.out[2], "a@b|(null)");
 
 	/* Encoded words are handed over as they are. */
 	assert_int_equal(parse_list("=?utf-8?q?J=C3=B6rg?= <j@x>", &s), 1);
@@ -351,8 +356,11 @@ malformed_lists(void **state)
 	assert_int_equal(parse_list("\"unterminated <a@b>", &s), -1);
 	assert_int_equal(parse_list("a@b junk junk <", &s), -1);
 	assert_int_equal(parse_list(",,,", &s), -1);
-	/* mailimf would squeeze this into "a@bc@d": refused. */
+	/* mailimf would squeeze these into "a@bc@d", "a@bjunk", "ab"@x. */
 	assert_int_equal(parse_list("a@b c@d", &s), -1);
+	assert_int_equal(parse_list("x@y, a@b junk", &s), -1);
+	assert_int_equal(parse_list("A <a@b junk>", &s), -1);
+	assert_int_equal(parse_list("\"a b\"@x", &s), -1);
 	assert_int_equal(parse_list("a@b (unclosed", &s), -1);
 	assert_int_equal(parse_list("a@b )", &s), -1);
 	assert_int_equal(parse_list("a@[1.2.3]", &s), -1);
