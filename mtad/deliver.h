@@ -26,6 +26,8 @@ struct delivery {
 	uid_t			 uid;
 	gid_t			 gid;
 	const char		*home;
+	const char		*rcpt;		/* as accepted, for $RECIPIENT;
+						   may be NULL */
 };
 
 struct deliverer {
@@ -36,6 +38,28 @@ struct deliverer {
 extern const struct deliverer deliver_mbox;
 extern const struct deliverer deliver_maildir;
 extern const struct deliverer deliver_mda;
+
+/*
+ * The pieces the back ends share, also used for /file and |command alias
+ * targets.  The message is read from d->datafd with pread, so the file
+ * offset is never moved.
+ */
+/* Append mbox-style to path: From_ line, >From quoting, fcntl lock and
+ * dotlock, fsync; on any error the file is cut back to its old size. */
+void	mbox_append(const char *path, const struct delivery *d,
+	    struct dresult *r);
+/* Run cmd with /bin/sh -c, the message on stdin: exit 0 delivered,
+ * 75 (EX_TEMPFAIL) or a signal deferred, anything else bounced. */
+void	pipe_deliver(const char *cmd, const struct delivery *d,
+	    struct dresult *r);
+#define PIPE_TIMEOUT	600	/* seconds a command may take */
+/* mda "CMD": %u and %s become the user and sender as single shell-quoted
+ * words, %% a %.  0, or -1 if the result does not fit. */
+int	mda_expand(const char *tmpl, const char *user, const char *sender,
+	    char *out, size_t outlen);
+/* maildir PATH: ~ and %u expanded.  0, or -1 if it does not fit. */
+int	maildir_path(const char *tmpl, const char *user, const char *home,
+	    char *out, size_t outlen);
 
 /* Is name (a local part) deliverable here: an alias or a user?  For RCPT. */
 int	local_rcpt_known(const struct mtad_config *cf, const char *local);
