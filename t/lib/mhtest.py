@@ -19,6 +19,9 @@ Servers and helpers (each class documents itself below):
     mhtest.SmartHost(tmp, tls="none"|"starttls"|"smtps", ca=, auth={u: pw}, ...)
                                 aiosmtpd smart host process (t/lib/smarthost.py):
                                 .port .messages() .connections() .commands()
+    mhtest.Dovecot(tmp, users={u: pw}, ca=, ssl=True, compress=False)
+                                private Dovecot: .pop3 .pop3s .imap .imaps ports,
+                                .deliver(user, bytes) .count(user) .messages(user)
 """
 
 import atexit
@@ -471,3 +474,251 @@ class SmartHost:
         for i in range(1, self.connections() + 1):
             out += self.commands(i)
         return out
+
+
+# ---------------------------------------------------------------------------
+# Dovecot (real POP3/IMAP server) with a private configuration
+
+class Dovecot:
+    """A private Dovecot on 127.0.0.1 for POP3 and IMAP, stopped by PID.
+
+        dc = mhtest.Dovecot(tmp, users={"eddy": "pw"}, ca=ca)
+        dc.pop3, dc.pop3s, dc.imap, dc.imaps   # ports (plain+STARTTLS, implicit)
+        dc.host                                # "127.0.0.1"
+        dc.deliver("eddy", b"From: ...\\r\\n\\r\\nbody\\r\\n")  # into Maildir new/
+        dc.count("eddy")                       # messages left (new/ + cur/)
+        dc.messages("eddy")                    # their bytes, in delivery order
+        dc.files("eddy")                       # [(name, bytes)]: names carry
+                                               # flags, e.g. ...:2,S once seen
+        dc.log                                 # Dovecot's log file
+        dc.stop(); dc.start()                  # restart, same ports
+
+    Options: ssl=True (False: no STARTTLS and no implicit-TLS ports, i.e.
+    dc.pop3s = dc.imaps = None; the capability lists show no STARTTLS),
+    cert=/key= (else issued by `ca` for 127.0.0.1 and "localhost",
+    hostname; a CA is made under tmp when none is given), compress=True
+    loads imap_zlib (COMPRESS=DEFLATE), hostname="mail.test",
+    extra="raw dovecot.conf lines".  Plaintext logins are allowed on the
+    plain ports (disable_plaintext_auth = no) so that tests can show that
+    the client, not the server, refuses to send a password in clear.
+    AUTH mechanisms: PLAIN and LOGIN (apop=True adds APOP; passwords are
+    stored in clear).  COMPRESS=DEFLATE shows in the capabilities after
+    login only.  Mail is stored as Maildir under tmp, owned by the running
+    uid (as root: by the "mail" user, since Dovecot refuses uid 0); the Dovecot is independent of any system one (own config,
+    base_dir, ports; /etc/dovecot untouched).  Started with
+    `dovecot -F -c CONF`.
+    """
+
+    def __init__(self, tmp, users=None, ca=None, ssl=True, cert=None,
+                 key=None, compress=False, hostname="mail.test",
+                 name="dovecot", extra="", apop=False):
+        import pwd
+        self.host = "127.0.0.1"
+        self.dir = os.path.join(tmp, name)
+        self.users = dict(users or {})
+        self.ssl = ssl
+        self.hostname = hostname
+        for d in ("run", "state", "mail", "home"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        # Login processes run as dovenull and are chrooted into base_dir:
+        # every directory above it must be traversable.
+        p = self.dir
+        while p.startswith(tmp) and len(p) >= len(tmp):
+            os.chmod(p, 0o711 if p != os.path.join(self.dir, "run") else 0o755)
+            if p == tmp:
+                break
+            p = os.path.dirname(p)
+        self.pop3 = free_port()
+        self.imap = free_port()
+        self.pop3s = free_port() if ssl else None
+        self.imaps = free_port() if ssl else None
+        if ssl and not cert:
+            if ca is None:
+                ca = CA(os.path.join(self.dir, "ca"))
+            cert, key = ca.issue(name, ips=[self.host],
+                                 dns=["localhost", hostname])
+        self.ca = ca
+        self.cert, self.key = cert, key
+        uid, gid = os.getuid(), os.getgid()
+        me = pwd.getpwuid(uid).pw_name
+        if uid == 0:
+            # Dovecot never gives mail access as uid 0: as root, the mail
+            # processes run as Debian's "mail" user, which owns the Maildirs.
+            pw = pwd.getpwnam("mail")
+            uid, gid = pw.pw_uid, pw.pw_gid
+            internal, login = "dovecot", "dovenull"
+            chroot = ""
+        else:
+            # Unprivileged: Dovecot cannot change users; run all as us.
+            internal = login = me
+            chroot = "  chroot =\n"
+        self.passwd = os.path.join(self.dir, "passwd")
+        with open(self.passwd, "w") as f:
+            for u, pw in self.users.items():
+                f.write("%s:{PLAIN}%s::::::\n" % (u, pw))
+        os.chmod(self.passwd, 0o644)
+        self.log = os.path.join(self.dir, "dovecot.log")
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        self.uid, self.gid = uid, gid
+        for sub in ("mail", "home"):
+            os.chown(os.path.join(self.dir, sub), uid, gid)
+        d = self.dir
+        ssl_conf = ("ssl = yes\nssl_cert = <%s\nssl_key = <%s\n"
+                    "ssl_dh = </usr/share/dovecot/dh.pem\n"
+                    "ssl_min_protocol = TLSv1.2\n" % (cert, key)) \
+            if ssl else "ssl = no\n"
+
+        def listeners(proto, port, sport):
+            s = ("  inet_listener %s {\n    address = %s\n    port = %d\n"
+                 "  }\n" % (proto, self.host, port))
+            s += ("  inet_listener %ss {\n    address = %s\n    port = %d\n"
+                  "    ssl = yes\n  }\n" % (proto, self.host, sport)) \
+                if sport else ("  inet_listener %ss {\n    port = 0\n  }\n"
+                               % proto)
+            return s
+        zlib = ""
+        if compress:
+            zlib = ("mail_plugins = $mail_plugins zlib\n"
+                    "protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n")
+        with open(self.conf, "w") as f:
+            f.write(f"""# mailhub test Dovecot: private, nothing from /etc/dovecot
+instance_name = mailhub-{os.path.basename(tmp)}-{name}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {self.log}
+protocols = pop3 imap
+listen = {self.host}
+hostname = {hostname}
+login_greeting = Dovecot ready.
+login_trusted_networks =
+default_internal_user = {internal}
+default_internal_group = {internal}
+default_login_user = {login}
+first_valid_uid = 1
+first_valid_gid = 1
+disable_plaintext_auth = no
+auth_mechanisms = plain login{" apop" if apop else ""}
+auth_verbose = yes
+auth_cache_size = 0
+auth_failure_delay = 0
+{ssl_conf}passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.passwd}
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={d}/home/%u
+}}
+mail_location = maildir:{d}/mail/%u
+namespace inbox {{
+  inbox = yes
+}}
+pop3_uidl_format = %08Xu%08Xv
+{zlib}service imap-login {{
+{listeners("imap", self.imap, self.imaps)}{chroot}}}
+service pop3-login {{
+{listeners("pop3", self.pop3, self.pop3s)}{chroot}}}
+service anvil {{
+  # No auth penalty: a test's wrong password must not slow the next login.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+{extra}
+""")
+        self._t0 = int(time.time())
+        for u in self.users:
+            self._maildir(u)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self._errf = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.proc = Proc(["dovecot", "-F", "-c", self.conf],
+                         stdout=self._errf, stderr=self._errf)
+        self.pid = self.proc.pid
+        for port in (self.pop3, self.imap, self.pop3s, self.imaps):
+            if port:
+                try:
+                    wait_port(port, self.host, timeout=15, proc=self.proc)
+                except RuntimeError as e:
+                    raise RuntimeError("%s\n%s" % (e, self._tail()))
+
+    def _tail(self):
+        out = ""
+        for f in (self.log, os.path.join(self.dir, "stderr.log")):
+            try:
+                with open(f, errors="replace") as fh:
+                    out += fh.read()[-3000:]
+            except OSError:
+                pass
+        return out
+
+    def stop(self):
+        if self.proc:
+            # The master may linger for seconds waiting for its children;
+            # they hold nothing a test needs, so the group gets SIGKILL
+            # after a short grace.
+            self.proc.stop(timeout=1.5)
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._errf.close()
+
+    def _maildir(self, user):
+        md = os.path.join(self.dir, "mail", user)
+        home = os.path.join(self.dir, "home", user)
+        for p in (home, md) + tuple(os.path.join(md, s)
+                                    for s in ("new", "cur", "tmp")):
+            if not os.path.isdir(p):
+                os.mkdir(p)
+                os.chown(p, self.uid, self.gid)
+        return md
+
+    _seq = 0
+
+    def deliver(self, user, data):
+        """Put one message (bytes; str is encoded) in user's Maildir new/."""
+        if isinstance(data, str):
+            data = data.encode()
+        md = self._maildir(user)
+        Dovecot._seq += 1
+        # Dovecot gives UIDs to new/ in file-name order: names sort as
+        # delivered (fixed-width time and sequence).
+        base = "%010d.M%08dP%dQ%08d.mailhub-test,S=%d" % (
+            self._t0, Dovecot._seq, os.getpid(), Dovecot._seq, len(data))
+        tmpf = os.path.join(md, "tmp", base)
+        with open(tmpf, "wb") as f:
+            f.write(data)
+        os.chown(tmpf, self.uid, self.gid)
+        os.rename(tmpf, os.path.join(md, "new", base))
+        return base
+
+    def files(self, user):
+        """[(file name, bytes)] of the messages left, in delivery order."""
+        md = self._maildir(user)
+        out = []
+        for sub in ("new", "cur"):
+            for n in os.listdir(os.path.join(md, sub)):
+                with open(os.path.join(md, sub, n), "rb") as f:
+                    out.append((n, f.read()))
+
+        def order(item):
+            q = item[0].split("Q", 1)[-1].split(".", 1)[0]
+            return (int(q) if q.isdigit() else 1 << 62, item[0])
+        return sorted(out, key=order)
+
+    def messages(self, user):
+        return [data for _, data in self.files(user)]
+
+    def count(self, user):
+        return len(self.files(user))
