@@ -10,6 +10,8 @@
  *   - a comment ends at the newline even when it ends in a backslash;
  *   - outside quotes a backslash not followed by a newline is an ordinary
  *     character (paths and commands are written in quotes when they need it);
+ *   - '#' outside quotes starts a comment even inside a word ("a#b" is "a"),
+ *     as the header and mtad.conf(5) say;
  *   - "" is an empty word, and quoted and unquoted pieces that touch form one
  *     word (ab"c d" is "abc d").
  * NUL bytes and lines longer than CONF_MAX_LINE are errors.
@@ -140,8 +142,16 @@ conf_next(struct conf_reader *r)
 	for (;;) {
 		r->lineno = r->nextline;
 		if ((rv = conf_lex(r)) == -1) {
-			/* Leave the reader at the next line so a caller may go on. */
-			conf_skip_line(r);
+			/*
+			 * Leave the reader at the next line so a caller may go
+			 * on and report more errors; after a read error there
+			 * is nothing more to read.
+			 */
+			if (ferror(r->fp)) {
+				fclose(r->fp);
+				r->fp = NULL;
+			} else
+				conf_skip_line(r);
 			r->argc = 0;
 			return -1;
 		}
@@ -286,7 +296,10 @@ conf_lex(struct conf_reader *r)
 			}
 			continue;
 		}
-		if (c == '#' && st == LEX_BLANK) {
+		if (c == '#') {
+			/* Anywhere outside quotes, even inside a word. */
+			if (st == LEX_WORD)
+				r->words[out++] = '\0';
 			st = LEX_COMMENT;
 			continue;
 		}

@@ -65,12 +65,13 @@ words_and_comments(void **state)
 	    "   \t  \n"
 	    "local-domains\tshofar.lan  pc1.shofar.lan\n"
 	    "path a#b\n"
-	    "last-line-without-newline x");
+	    "last-line-without-newline x\"#not a comment\"#comment");
 	expect_words(&r, 3, "hostname", "hub.shofar.lan", NULL);
 	expect_words(&r, 5, "local-domains", "shofar.lan", "pc1.shofar.lan",
 	    NULL);
-	expect_words(&r, 6, "path", "a#b", NULL);
-	expect_words(&r, 7, "last-line-without-newline", "x", NULL);
+	expect_words(&r, 6, "path", "a", NULL);
+	expect_words(&r, 7, "last-line-without-newline", "x#not a comment",
+	    NULL);
 	assert_int_equal(conf_next(&r), 0);
 	assert_int_equal(conf_next(&r), 0);
 	conf_close(&r);
@@ -129,6 +130,17 @@ malformed_input(void **state)
 	expect_error("a \"b\\", "test.conf:1: unterminated quote");
 	expect_error("a \"b\\\n\nc\"\n", "test.conf:2: unterminated quote");
 	expect_error("ok\nbad\rx\n", "test.conf:2: stray carriage return");
+	{
+		struct conf_reader	r;
+
+		/* After an error the next line is read, with its number. */
+		open_str(&r, "a \"b\nc d\n");
+		assert_int_equal(conf_next(&r), -1);
+		assert_string_equal(r.err, "test.conf:1: unterminated quote");
+		expect_words(&r, 2, "c", "d", NULL);
+		assert_int_equal(conf_next(&r), 0);
+		conf_close(&r);
+	}
 	{
 		const char		text[] = "a b\nc\0d\n";
 		struct conf_reader	r;
@@ -264,6 +276,14 @@ files(void **state)
 	conf_close(&r);
 	conf_close(&r);
 	unlink(path);
+
+	/* A directory opens (fopen allows it) but does not read. */
+	if (conf_open(&r, "/tmp") == 0) {
+		assert_int_equal(conf_next(&r), -1);
+		assert_string_equal(r.err, "/tmp:1: read error: Is a directory");
+		assert_int_equal(conf_next(&r), 0);
+		conf_close(&r);
+	}
 
 	/* An empty buffer is an empty file. */
 	assert_int_equal(conf_open_mem(&r, "empty", "", 0), 0);
