@@ -18,7 +18,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <pwd.h>
+
+#include "../../mtad/bounce.h"
 #include "../../mtad/deliver.h"
+#include "log.h"
 
 struct fixture {
 	char			 dir[64];
@@ -363,6 +367,333 @@ mda_quotes_what_the_sender_controls(void **state)
 	assert_int_equal(access(pwned, F_OK), -1);
 }
 
+
+/* --- whole messages through the queue ------------------------------------- */
+
+struct qfix {
+	char			 dir[64];
+	char			 spool[128], mail[128], aliases[128], log[128];
+	char			*domains[1];
+	struct mtad_config	 cf;
+	struct queue		 q;
+	char			 me[64];
+};
+
+static int
+qsetup(void **state)
+{
+	struct qfix	*f = calloc(1, sizeof(*f));
+	struct passwd	*pw = getpwuid(getuid());
+	char		 err[256];
+
+	strcpy(f->dir, "/tmp/test_deliverq.XXXXXX");
+	if (mkdtemp(f->dir) == NULL || pw == NULL)
+		return -1;
+	snprintf(f->me, sizeof(f->me), "%s", pw->pw_name);
+	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
+	snprintf(f->mail, sizeof(f->mail), "%s/mail", f->dir);
+	snprintf(f->aliases, sizeof(f->aliases), "%s/aliases", f->dir);
+	snprintf(f->log, sizeof(f->log), "%s/log", f->dir);
+	mkdir(f->mail, 01777);
+	chmod(f->mail, 01777);
+	f->domains[0] = "hub.lan";
+	f->cf.hostname = "hub.lan";
+	f->cf.local_domains.v = f->domains;
+	f->cf.local_domains.n = 1;
+	f->cf.spool = f->spool;
+	f->cf.user = f->me;
+	f->cf.aliases = f->aliases;
+	f->cf.mailbox = MAILBOX_MBOX;
+	f->cf.mailbox_arg = f->mail;
+	f->cf.queue_lifetime = 5 * 24 * 3600;
+	f->cf.postmaster = "postmaster";
+	if (queue_open(&f->q, f->spool, err, sizeof(err)) == -1)
+		return -1;
+	log_set_file(f->log);
+	*state = f;
+	return 0;
+}
+
+static int
+qteardown(void **state)
+{
+	struct qfix	*f = *state;
+	char		 cmd[128];
+
+	log_set_file(NULL);
+	queue_close(&f->q);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void
+enqueue(struct qfix *f, const char *sender, const char *text,
+    const char **rcpts, size_t n, char id[QID_SIZE])
+{
+	struct qwriter	 w, *wp = &w;
+	struct qmsg	 m;
+	struct qrcpt	 rc[16];
+	int		 res;
+
+	memset(&m, 0, sizeof(m));
+	memset(rc, 0, sizeof(rc));
+	assert_int_equal(qwriter_open(&f->q, QDEST_QUEUE, &w), 0);
+	qwriter_write(&w, text, strlen(text));
+	for (size_t i = 0; i < n; i++) {
+		rc[i].addr = (char *)rcpts[i];
+		rc[i].local = strstr(rcpts[i], "@hub.lan") != NULL;
+	}
+	m.arrival = time(NULL);
+	m.sender = (char *)sender;
+	m.helo = "lanhost";
+	m.client = "lanhost [192.168.1.5]";
+	m.proto = "ESMTP";
+	m.rcpts = rc;
+	m.nrcpts = n;
+	assert_int_equal(qwriter_finish(&w, &m), 0);
+	queue_commit(&f->q, &wp, 1, &res);
+	assert_int_equal(res, 0);
+	memcpy(id, m.id, QID_SIZE);
+}
+
+static int
+count_cb(const char *id, void *arg)
+{
+	(void)id;
+	++*(int *)arg;
+	return 0;
+}
+
+static int
+queued(struct qfix *f)
+{
+	int n = 0;
+
+	queue_scan(&f->q, count_cb, &n);
+	return n;
+}
+
+static const char orig_msg[] =
+    "Received: from lanhost by hub.lan\n"
+    "From: Eddy <eddy@hub.lan>\n"
+    "Subject: caf\xc3\xa9 tonight\n"
+    "\n"
+    "From the kitchen\n"
+    "body text\n";
+
+static void
+aliases_users_files_pipes_and_bounces(void **state)
+{
+	struct qfix	*f = *state;
+	struct qmsg	 m;
+	char		 id[QID_SIZE], text[1024], path[256], want[512];
+	const char	*rcpts[6];
+	char		 me_rcpt[128], sender[128];
+	const char	*mbox, *dsn;
+	size_t		 len;
+
+	snprintf(text, sizeof(text),
+	    "list: \\%s, \"|cat > %s/pipe.out\", %s/file.mbox,\n"
+	    "  far@remote.example, ghost\n"
+	    "loop: loop2\n"
+	    "loop2: loop\n", f->me, f->dir, f->dir);
+	{
+		FILE *fp = fopen(f->aliases, "w");
+
+		fputs(text, fp);
+		fclose(fp);
+	}
+	snprintf(me_rcpt, sizeof(me_rcpt), "%s@hub.lan", f->me);
+	snprintf(sender, sizeof(sender), "%s@hub.lan", f->me);
+	rcpts[0] = me_rcpt;
+	rcpts[1] = "LIST@hub.lan";
+	rcpts[2] = "nosuch@hub.lan";
+	rcpts[3] = "loop@hub.lan";
+	rcpts[4] = "someone@remote.example";
+	assert_true(local_rcpt_known(&f->cf, "list"));
+	assert_true(local_rcpt_known(&f->cf, "Postmaster"));
+	assert_true(local_rcpt_known(&f->cf, f->me));
+	assert_false(local_rcpt_known(&f->cf, "nosuch"));
+	assert_false(local_rcpt_known(&f->cf, "../etc"));
+
+	enqueue(f, sender, orig_msg, rcpts, 5, id);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+
+	/* The remote recipient still waits; its alias target got a clone. */
+	assert_int_equal(queue_load(&f->q, id, &m), 0);
+	assert_int_equal(m.rcpts[0].state, QR_SENT);
+	assert_int_equal(m.rcpts[1].state, QR_SENT);
+	assert_int_equal(m.rcpts[2].state, QR_BOUNCED);
+	assert_int_equal(m.rcpts[3].state, QR_BOUNCED);
+	assert_int_equal(m.rcpts[4].state, QR_PENDING);
+	qmsg_free(&m);
+	assert_int_equal(queued(f), 2);
+
+	/* The pipe and the file got the message as it is. */
+	snprintf(path, sizeof(path), "%s/pipe.out", f->dir);
+	assert_string_equal(slurp(path, &len), orig_msg);
+	snprintf(path, sizeof(path), "%s/file.mbox", f->dir);
+	assert_non_null(strstr(slurp(path, NULL), "\n>From the kitchen\n"));
+
+	/* Mine: the message twice (direct and through the list, which is a
+	 * separate recipient), then the DSN about ghost, nosuch and loop. */
+	snprintf(path, sizeof(path), "%s/%s", f->mail, f->me);
+	mbox = slurp(path, NULL);
+	dsn = strstr(mbox, "\nFrom MAILER-DAEMON ");
+	assert_non_null(dsn);
+	assert_non_null(strstr(dsn, "\nContent-Type: multipart/report; "
+	    "report-type=delivery-status;\n"));
+	snprintf(want, sizeof(want), "\nTo: <%s>\n", sender);
+	assert_non_null(strstr(dsn, want));
+	assert_non_null(strstr(dsn, "\nAuto-Submitted: auto-replied\n"));
+	assert_non_null(strstr(dsn, "\nContent-Type: message/delivery-status"
+	    "\n\nReporting-MTA: dns; hub.lan\nReceived-From-MTA: dns; "
+	    "lanhost\nArrival-Date: "));
+	assert_non_null(strstr(dsn, "\nOriginal-Recipient: rfc822; "
+	    "LIST@hub.lan\nFinal-Recipient: rfc822; ghost@hub.lan\nAction: failed\n"
+	    "Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <ghost>... "
+	    "User unknown\n"));
+	assert_non_null(strstr(dsn, "\nFinal-Recipient: rfc822; "
+	    "nosuch@hub.lan\nAction: failed\nStatus: 5.1.1\n"));
+	assert_non_null(strstr(dsn, "\nFinal-Recipient: rfc822; "
+	    "loop@hub.lan\nAction: failed\nStatus: 5.4.6\nDiagnostic-Code: "
+	    "smtp; 554 5.4.6 alias loop: loop -> loop2 -> loop\n"));
+	assert_non_null(strstr(dsn, "\nContent-Type: text/rfc822-headers\n"
+	    "Content-Description: Undelivered Message Headers\n\n"
+	    "Received: from lanhost by hub.lan\nFrom: Eddy <eddy@hub.lan>\n"
+	    "Subject: caf\xc3\xa9 tonight\n\n--"));
+	/* Headers only: the body stays with the sender. */
+	assert_null(strstr(dsn, "body text"));
+	assert_int_equal(strstr(mbox, "Subject: caf") != dsn ? 1 : 0, 1);
+
+	/* sendmail-shaped log lines. */
+	mbox = slurp(f->log, NULL);
+	snprintf(want, sizeof(want), "%s: to=<nosuch@hub.lan>, delay=00:00:0",
+	    id);
+	assert_non_null(strstr(mbox, want));
+	assert_non_null(strstr(mbox, ", mailer=local, stat=Bounced (550 5.1.1"
+	    " <nosuch>... User unknown)"));
+	snprintf(want, sizeof(want), "%s: to=<%s>, delay=", id, me_rcpt);
+	assert_non_null(strstr(mbox, want));
+	assert_non_null(strstr(mbox, "mailer=local, stat=Sent\n"));
+	assert_non_null(strstr(mbox, ": DSN: "));
+}
+
+static void
+failing_mda_bounces_once_and_stops(void **state)
+{
+	struct qfix	*f = *state;
+	char		 id[QID_SIZE], cmd[256], path[256];
+	const char	*rcpts[1] = { "bob@hub.lan" }, *out;
+	struct passwd	*pw = getpwuid(getuid());
+
+	/* Everything the MDA sees fails, DSNs included: the DSN to the
+	 * sender fails, goes to the postmaster, whose failure is logged. */
+	snprintf(cmd, sizeof(cmd), "cat >> %s/seen; echo no way; exit 1",
+	    f->dir);
+	f->cf.mailbox = MAILBOX_MDA;
+	f->cf.mailbox_arg = cmd;
+	rcpts[0] = pw->pw_name;
+	{
+		char	r[128];
+
+		snprintf(r, sizeof(r), "%s@hub.lan", pw->pw_name);
+		rcpts[0] = r;
+		enqueue(f, r, orig_msg, rcpts, 1, id);
+	}
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(queued(f), 0);
+	snprintf(path, sizeof(path), "%s/seen", f->dir);
+	out = slurp(path, NULL);
+	/* The message, its DSN, the postmaster's notice: three, no more. */
+	assert_non_null(strstr(out, "Subject: caf"));
+	assert_non_null(out = strstr(out, "This is the mail system at"));
+	assert_non_null(out = strstr(out + 1, "This is the mail system at"));
+	assert_null(strstr(out + 1, "This is the mail system at"));
+	out = slurp(f->log, NULL);
+	assert_non_null(strstr(out, "stat=Bounced (554 5.3.0 command exited "
+	    "1: no way)"));
+	assert_non_null(strstr(out, "DSN not sent for a message from <>"));
+}
+
+static void
+deferred_rcpt_waits_with_backoff(void **state)
+{
+	struct qfix	*f = *state;
+	struct qmsg	 m;
+	char		 id[QID_SIZE], r[128];
+	const char	*rcpts[1];
+	time_t		 before = time(NULL);
+
+	f->cf.mailbox = MAILBOX_MDA;
+	f->cf.mailbox_arg = "exit 75";
+	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
+	rcpts[0] = r;
+	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(queue_load(&f->q, id, &m), 0);
+	assert_int_equal(m.rcpts[0].state, QR_PENDING);
+	assert_int_equal(m.rcpts[0].tries, 1);
+	assert_true(m.rcpts[0].next_try >= before + 300);
+	assert_string_equal(m.rcpts[0].last_error, "451 4.3.0 command exited "
+	    "75 (temporary failure)");
+	qmsg_free(&m);
+	assert_non_null(strstr(slurp(f->log, NULL), "stat=Deferred (451 "
+	    "4.3.0 command exited 75 (temporary failure))"));
+	/* Not due yet: nothing happens. */
+	f->cf.mailbox_arg = "exit 1";
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(queue_load(&f->q, id, &m), 0);
+	assert_int_equal(m.rcpts[0].tries, 1);
+	qmsg_free(&m);
+}
+
+static void
+dsn_of_a_null_sender_goes_to_postmaster(void **state)
+{
+	struct qfix		*f = *state;
+	struct qmsg		 orig;
+	struct bounce_rcpt	 br = { "x@hub.lan", NULL, "550 5.1.1 gone" };
+	char			 newid[QID_SIZE], buf[8192];
+	int			 fd, local = -1, eightbit;
+	FILE			*out;
+
+	memset(&orig, 0, sizeof(orig));
+	strcpy(orig.id, "0000000000001000001");
+	orig.sender = "";
+	fd = open(f->log, O_RDONLY);
+	assert_int_equal(bounce_queue(&f->cf, &f->q, &orig, fd, &br, 1, newid,
+	    &local), 1);
+	assert_int_equal(local, 1);
+	assert_int_equal(queued(f), 1);
+	br.orig = "Postmaster@hub.lan";
+	assert_int_equal(bounce_queue(&f->cf, &f->q, &orig, fd, &br, 1, newid,
+	    &local), 0);
+	assert_int_equal(queued(f), 1);
+	close(fd);
+
+	/* A message without a body separator: all its lines are headers;
+	 * reasons without an enhanced code get a class default. */
+	fd = open(f->log, O_RDWR | O_TRUNC);
+	assert_int_equal(write(fd, "Subject: x", 10), 10);
+	orig.sender = "a@b";
+	br.orig = "x@y";
+	br.reason = "mailbox full";
+	memset(buf, 0, sizeof(buf));
+	out = fmemopen(buf, sizeof(buf) - 1, "w");
+	assert_int_equal(bounce_format(out, &f->cf, &orig, fd, "a@b", &br, 1,
+	    "ID", &eightbit), 0);
+	fclose(out);
+	close(fd);
+	assert_int_equal(eightbit, 0);
+	assert_non_null(strstr(buf, "Status: 5.0.0\nDiagnostic-Code: x-unix; "
+	    "mailbox full\n"));
+	assert_non_null(strstr(buf, "\n\nSubject: x\n\n--ID/hub.lan--\n"));
+}
+
 int
 main(void)
 {
@@ -380,6 +711,14 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    mda_quotes_what_the_sender_controls, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    aliases_users_files_pipes_and_bounces, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    failing_mda_bounces_once_and_stops, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    deferred_rcpt_waits_with_backoff, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    dsn_of_a_null_sender_goes_to_postmaster, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
