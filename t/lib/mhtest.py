@@ -22,6 +22,10 @@ Servers and helpers (each class documents itself below):
     mhtest.Dovecot(tmp, users={u: pw}, ca=, ssl=True, compress=False)
                                 private Dovecot: .pop3 .pop3s .imap .imaps ports,
                                 .deliver(user, bytes) .count(user) .messages(user)
+    mhtest.TcpProxy(tmp, target_port, faults=[...], line=TcpProxy.modem())
+                                proxy process (t/lib/tcpproxy.py): .port,
+                                .stats() .turns() .connections() .cut();
+                                faults: TcpProxy.fault(after, dir, action, conn)
 """
 
 import atexit
@@ -722,3 +726,129 @@ service stats {{
 
     def count(self, user):
         return len(self.files(user))
+
+
+# ---------------------------------------------------------------------------
+# TCP proxy (t/lib/tcpproxy.py): turn counting, faults, line emulation
+
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 in front of target_port, stopped by PID.
+
+        px = mhtest.TcpProxy(tmp, target_port=sh.port)
+        px.port                    # point the program under test here
+        px.stats()                 # fresh totals and per-connection figures:
+            {"connections", "c2s_bytes", "s2c_bytes", "turns",
+             "conns": [{"n", "c2s_bytes", "s2c_bytes", "turns", "open",
+                        "fault", "start", "end"}]}
+        px.turns(), px.connections()
+        px.cut()                   # abort every open connection now (RST)
+        px.recorded(n, "c2s")      # raw bytes of connection n (record=True)
+
+    Faults (a list of rules; conn None = every connection):
+        faults=[{"dir": "s2c", "after": 1200, "action": "close", "conn": 1}]
+        or TcpProxy.fault(after, dir="s2c", action="close", conn=None)
+        action: "close" (FIN), "reset" (RST) or "stall" (nothing passes, the
+        sockets stay open until a peer gives up).  Exactly `after` bytes of
+        that direction are forwarded first.
+    Line emulation: line=TcpProxy.modem() (56 kbit/s each way, 150 ms RTT),
+        or line={"bps": 56000, "delay": 0.075, "bps_c2s": .., "bps_s2c": ..,
+        "buffer": 65536}: one serialisation queue per direction shared by all
+        connections, then the one-way delay.  TcpProxy.floor(bytes, bps=56000,
+        rtt=0.150) = bytes*8/bps + rtt, the figure benchmarks compare with.
+    refuse=True accepts and closes every connection (link down).
+    A turn is a client burst that is its first, or that follows server bytes
+    delivered to the client (see tcpproxy.py).
+    """
+
+    def __init__(self, tmp, target_port, target_host="127.0.0.1",
+                 faults=None, line=None, record=False, refuse=False,
+                 name=None, port=None):
+        TcpProxy._n = getattr(TcpProxy, "_n", 0) + 1
+        name = name or "proxy%d" % TcpProxy._n
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.statsfile = os.path.join(self.dir, "stats.json")
+        self.readyfile = os.path.join(self.dir, "ready")
+        cfg = {"host": self.host, "port": self.port,
+               "target_host": target_host, "target_port": target_port,
+               "stats": self.statsfile, "ready": self.readyfile,
+               "faults": faults or [], "refuse": refuse}
+        if line:
+            cfg["line"] = line
+        if record:
+            cfg["record"] = os.path.join(self.dir, "rec")
+            os.makedirs(cfg["record"], exist_ok=True)
+        self.config = os.path.join(self.dir, "config.json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=1)
+        self.cfg = cfg
+        self.log = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.start()
+
+    @staticmethod
+    def fault(after, dir="s2c", action="close", conn=None):
+        return {"after": after, "dir": dir, "action": action, "conn": conn}
+
+    @staticmethod
+    def modem(bps=56000, rtt=0.150):
+        return {"bps": bps, "delay": rtt / 2.0}
+
+    @staticmethod
+    def floor(nbytes, bps=56000, rtt=0.150):
+        return nbytes * 8.0 / bps + rtt
+
+    def start(self):
+        for f in (self.readyfile, self.statsfile):
+            if os.path.exists(f):
+                os.unlink(f)
+        self._logf = open(self.log, "ab")
+        self.proc = Proc([PYTHON, os.path.join(SRC, "t/lib/tcpproxy.py"),
+                          self.config], stdout=self._logf, stderr=self._logf)
+        self.pid = self.proc.pid
+        if not wait_for(lambda: os.path.exists(self.readyfile)
+                        or self.proc.poll() is not None, 15) \
+                or self.proc.poll() is not None:
+            with open(self.log, errors="replace") as f:
+                raise RuntimeError("tcpproxy did not start: "
+                                   + f.read()[-2000:])
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self._logf.close()
+
+    def _read(self):
+        try:
+            with open(self.statsfile) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def stats(self):
+        """Figures as of now (asks the proxy to write them, SIGUSR1)."""
+        old = self._read()
+        if self.proc.poll() is not None:
+            return old
+        gen = old["gen"] if old else 0
+        os.kill(self.pid, signal.SIGUSR1)
+        new = wait_for(lambda: (lambda s: s if s and s["gen"] > gen
+                                else None)(self._read()), 5)
+        return new or self._read()
+
+    def turns(self):
+        return self.stats()["turns"]
+
+    def connections(self):
+        return self.stats()["connections"]
+
+    def cut(self):
+        os.kill(self.pid, signal.SIGUSR2)
+        wait_for(lambda: all(not c["open"] for c in self.stats()["conns"]), 5)
+
+    def recorded(self, n, direction):
+        path = os.path.join(self.cfg["record"], "conn-%d.%s" % (n, direction))
+        with open(path, "rb") as f:
+            return f.read()
