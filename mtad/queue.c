@@ -761,8 +761,22 @@ read_env(int dirfd, const char *name, struct qmsg *m, const char *id)
 	return 0;
 }
 
+static int load_at(int dirfd, const char *id, struct qmsg *m);
+
 int
 queue_load(struct queue *q, const char *id, struct qmsg *m)
+{
+	return load_at(q->dirfd, id, m);
+}
+
+int
+queue_load_maildrop(struct queue *q, const char *id, struct qmsg *m)
+{
+	return load_at(q->dropfd, id, m);
+}
+
+static int
+load_at(int dirfd, const char *id, struct qmsg *m)
 {
 	char	name[64], want[QID_SIZE];
 
@@ -774,12 +788,12 @@ queue_load(struct queue *q, const char *id, struct qmsg *m)
 	}
 	memcpy(want, id, QID_SIZE);
 	memset(m, 0, sizeof(*m));
-	if (q->dirfd == -1) {
+	if (dirfd == -1) {
 		errno = EBADF;
 		return -1;
 	}
 	name_of(name, sizeof(name), want, ".env");
-	return read_env(q->dirfd, name, m, want);
+	return read_env(dirfd, name, m, want);
 }
 
 int
@@ -930,20 +944,37 @@ queue_remove(struct queue *q, const char *id)
 	return ret;
 }
 
-int
-queue_scan(struct queue *q, int (*cb)(const char *id, void *arg), void *arg)
+static int
+scan_at(int dirfd, int (*cb)(const char *id, void *arg), void *arg)
 {
 	struct idlist	l;
 	size_t		i;
 	int		ret = 0;
 
-	if (list_ids(q->dirfd, ".env", &l) == -1)
+	if (dirfd == -1) {
+		errno = EBADF;
+		return -1;
+	}
+	if (list_ids(dirfd, ".env", &l) == -1)
 		return -1;
 	for (i = 0; i < l.n && ret == 0; i++)
 		if (cb(l.v[i], arg) < 0)
 			ret = -1;
 	free(l.v);
 	return ret;
+}
+
+int
+queue_scan(struct queue *q, int (*cb)(const char *id, void *arg), void *arg)
+{
+	return scan_at(q->dirfd, cb, arg);
+}
+
+int
+queue_scan_maildrop(struct queue *q, int (*cb)(const char *id, void *arg),
+    void *arg)
+{
+	return scan_at(q->dropfd, cb, arg);
 }
 
 int

@@ -127,6 +127,10 @@ int	queue_remove(struct queue *q, const char *id);
 /* Call cb for every committed message in queue/, in ID order. */
 int	queue_scan(struct queue *q, int (*cb)(const char *id, void *arg),
 	    void *arg);
+/* The same for committed maildrop entries not picked up yet (mailq). */
+int	queue_scan_maildrop(struct queue *q,
+	    int (*cb)(const char *id, void *arg), void *arg);
+int	queue_load_maildrop(struct queue *q, const char *id, struct qmsg *m);
 /* Move committed maildrop entries into queue/; cb for each moved ID. */
 int	queue_pickup(struct queue *q, int (*cb)(const char *id, void *arg),
 	    void *arg);
