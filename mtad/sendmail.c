@@ -23,7 +23,9 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alias.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "mailq.h"
 #include "queue.h"
@@ -234,7 +236,7 @@ run_submit(struct opts *o, struct mtad_config *cf)
 	struct submit	 s;
 	struct queue	 q;
 	char		 err[512], id[QID_SIZE];
-	int		 rc;
+	int		 rc, nerr;
 
 	if (!o->extract && o->nrcpts == 0)
 		die(o, EX_USAGE, "no recipients given (use -t to take them "
@@ -244,10 +246,15 @@ run_submit(struct opts *o, struct mtad_config *cf)
 		die(o, EX_DATAERR, "%s", err);
 	s.extract = o->extract;
 	s.ignore_dots = o->ignore_dots;
+	/* Unknown local users are refused at once, as at SMTP RCPT time; an
+	 * unreadable aliases file leaves the decision to delivery. */
+	s.aliases = alias_load(cf->aliases, NULL, &nerr);
 	if (submit_add_rcpts(&s, o->rcpts, o->nrcpts, err, sizeof(err)) == -1)
 		die(o, EX_DATAERR, "%s", err);
 	open_queue(o, cf, &q);
 	rc = submit_run(&s, &q, stdin, id, err, sizeof(err));
+	if (s.aliases != NULL)
+		alias_free(s.aliases);
 	if (rc != EX_OK) {
 		submit_free(&s);
 		queue_close(&q);
@@ -261,16 +268,31 @@ run_submit(struct opts *o, struct mtad_config *cf)
 	return EX_OK;
 }
 
+static void
+print_line(const char *line, void *arg)
+{
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
 static int
 run_mailq(struct opts *o, struct mtad_config *cf)
 {
 	struct queue	q;
-	int		n;
+	char		err[512];
+	int		n, rv;
 
 	open_queue(o, cf, &q);
-	if (q.dirfd == -1)
-		die(o, EX_NOPERM, "%s/queue: %s (try mtactl mailq)", cf->spool,
-		    strerror(EACCES));
+	if (q.dirfd == -1) {
+		/* Not ours to read: the daemon may list it for us. */
+		queue_close(&q);
+		rv = control_request(cf->spool, "mailq", 30000, print_line,
+		    NULL, err, sizeof(err));
+		if (rv < 0)
+			die(o, EX_NOPERM, "%s/queue: %s, and %s", cf->spool,
+			    strerror(EACCES), err);
+		return rv == 0 ? EX_OK : EX_TEMPFAIL;
+	}
 	n = mailq_print(&q, stdout);
 	queue_close(&q);
 	if (n == -1)
@@ -288,19 +310,41 @@ run_smtp(struct opts *o, struct mtad_config *cf)
 	die(o, EX_UNAVAILABLE, "-bs: SMTP on stdin is not available yet");
 }
 
-/* TODO(local): alias_check() once mtad/alias.c lands. */
 static int
 run_newaliases(struct opts *o, struct mtad_config *cf)
 {
-	die(o, EX_UNAVAILABLE, "checking %s is not available yet",
-	    cf->aliases);
+	struct alias_table	*t;
+	int			 n;
+
+	/* Nothing to rebuild (the file is read as it is); check it. */
+	if ((n = alias_check(cf->aliases, stderr)) == -1)
+		return EX_NOINPUT;
+	if (n > 0) {
+		fprintf(stderr, "%s: %s: %d error%s\n", o->prog, cf->aliases,
+		    n, n == 1 ? "" : "s");
+		return EX_DATAERR;
+	}
+	if ((t = alias_load(cf->aliases, NULL, &n)) == NULL)
+		die(o, EX_NOINPUT, "%s: %s", cf->aliases, strerror(errno));
+	printf("%s: %zu aliases\n", cf->aliases, alias_count(t));
+	alias_free(t);
+	return EX_OK;
 }
 
-/* TODO(outbound): control_request(spool, "flush") once control.c lands. */
+/* -q: the daemon runs the queue (mtactl flush does the same). */
 static int
 run_flush(struct opts *o, struct mtad_config *cf)
 {
-	die(o, EX_UNAVAILABLE, "-q: not available yet; use mtactl flush");
+	char	err[512];
+	int	rv;
+
+	rv = control_request(cf->spool, "flush", -1, print_line, NULL, err,
+	    sizeof(err));
+	if (rv == -1)
+		die(o, EX_UNAVAILABLE, "%s", err);
+	if (rv == -2)
+		die(o, EX_TEMPFAIL, "%s", err);
+	return rv == 0 ? EX_OK : EX_TEMPFAIL;
 }
 
 int

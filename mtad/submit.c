@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alias.h"
 #include "log.h"
 #include "submit.h"
 
@@ -608,6 +609,34 @@ find_msgid(struct submit *s)
 	}
 }
 
+/* The first local recipient nobody answers to, or NULL. */
+static const char *
+unknown_local(const struct submit *s)
+{
+	const char	*at;
+	char		 name[ADDR_LOCAL_MAX + 1];
+	size_t		 i, len;
+
+	if (s->aliases == NULL)
+		return NULL;
+	for (i = 0; i < s->nrcpts; i++) {
+		if (!s->rcpts[i].local)
+			continue;
+		at = strrchr(s->rcpts[i].addr, '@');
+		len = at ? (size_t)(at - s->rcpts[i].addr) :
+		    strlen(s->rcpts[i].addr);
+		if (len >= sizeof(name))
+			return s->rcpts[i].addr;
+		memcpy(name, s->rcpts[i].addr, len);
+		name[len] = '\0';
+		if (strcasecmp(name, "postmaster") == 0 ||
+		    alias_exists(s->aliases, name) || getpwnam(name) != NULL)
+			continue;
+		return s->rcpts[i].addr;
+	}
+	return NULL;
+}
+
 static int
 fail(struct qwriter *w, int code, char *err, size_t errlen, const char *fmt,
     ...) __attribute__((format(printf, 5, 6)));
@@ -640,6 +669,7 @@ submit_run(struct submit *s, struct queue *q, FILE *fp, char id[QID_SIZE],
 	struct qmsg	 m;
 	struct qrcpt	*qr;
 	enum hdr_end	 how;
+	const char	*bad;
 	uint64_t	 max = s->cf->max_message_size;
 	time_t		 now = time(NULL);
 	size_t		 i;
@@ -671,6 +701,11 @@ submit_run(struct submit *s, struct queue *q, FILE *fp, char id[QID_SIZE],
 		free(r);
 		return fail(&w, EX_DATAERR, err, errlen, "no recipients found "
 		    "in the message header");
+	}
+	if ((bad = unknown_local(s)) != NULL) {
+		free(r);
+		return fail(&w, EX_NOUSER, err, errlen, "<%s>: user unknown",
+		    bad);
 	}
 	find_msgid(s);
 	write_header(s, &w, now);

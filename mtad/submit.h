@@ -8,7 +8,9 @@
  *     Resent- variants when the message has any), added to those given;
  *   - Bcc: and Resent-Bcc: are always removed;
  *   - Received: is prepended; From:, Date: and Message-ID: are added when
- *     missing.
+ *     missing;
+ *   - with aliases set, a local recipient that is neither an alias nor a
+ *     user (nor postmaster) refuses the message (EX_NOUSER).
  */
 #ifndef MTAD_SUBMIT_H
 #define MTAD_SUBMIT_H
@@ -22,6 +24,8 @@
 #define SUBMIT_PICKUP_SOCK	"mtad.sock"	/* datagram "pickup\n" */
 #define SUBMIT_MAX_RCPTS	10000
 #define SUBMIT_MAX_HEADER	(1024 * 1024)
+
+struct alias_table;
 
 struct submit_rcpt {
 	char	*addr;
@@ -48,6 +52,7 @@ struct submit {
 	size_t		 nhdrs, hcap, hbytes;
 	char		*msgid;
 	int		 body8bit;
+	struct alias_table *aliases;	/* set: refuse unknown local users */
 	char		 err[256];	/* first address error in a header */
 };
 
