@@ -87,6 +87,14 @@ $(PROGS):
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
 
+# Test-only programs the integration tests drive (t/common/*.c, each with its
+# own main), built with the unit tests.
+TEST_PROGS := $(patsubst t/common/%.c,$(B)/t/common/%,$(wildcard t/common/*.c))
+units: $(TEST_PROGS)
+$(B)/t/common/%: $(O)/t/common/%.o $(PROG_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
+
 $(B)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
