@@ -213,6 +213,7 @@ struct parser {
 	size_t		 len;
 	size_t		 pos;
 	int		 line;
+	int		 lastline;	/* of the last token read */
 	enum lex_mode	 mode;
 	int		 peeked;
 	struct token	 tok;		/* last token taken */
@@ -336,9 +337,12 @@ unescape(struct parser *p, struct token *t)
 			}
 			in++;
 		}
-		if (c == 0 || c > 255)
-			return perr(p, t->line, "escape sequence gives %s "
-			    "byte %d in a string", c == 0 ? "a NUL" : "no", c);
+		if (c == 0)
+			return perr(p, t->line, "escape sequence gives a NUL "
+			    "byte");
+		if (c > 255)
+			return perr(p, t->line, "escape sequence gives %d, "
+			    "above 255", c);
 		*out++ = (char)c;
 	}
 	*out = '\0';
@@ -380,8 +384,9 @@ again:
 	t->text[0] = '\0';
 	for (;;) {
 		if (p->pos >= p->len) {
+			/* errors at the end name the last line with a token */
 			t->type = T_EOF;
-			t->line = p->line;
+			t->line = p->lastline;
 			return 0;
 		}
 		if (b[p->pos] == '\n') {
@@ -400,7 +405,7 @@ again:
 		} else
 			break;
 	}
-	t->line = p->line;
+	t->line = p->lastline = p->line;
 
 	if (b[p->pos] == '=') {
 		p->pos++;
@@ -1043,10 +1048,10 @@ parse_smtphosts(struct parser *p, struct rc_user *u)
 		if (u->nsmtphosts >= RC_MAX_LIST)
 			break;
 		if (l.v[i][0] == '/') {
+			perr(p, p->tok.line, "'smtphost %s' (a socket path, "
+			    "for LMTP) is not implemented by fetchd", l.v[i]);
 			rc_list_free(&l);
-			return perr(p, p->tok.line, "'smtphost %s' (a socket "
-			    "path, for LMTP) is not implemented by fetchd",
-			    l.v[i]);
+			return -1;
 		}
 		u->smtphosts = rc_xreallocarray(u->smtphosts,
 		    u->nsmtphosts + 1, sizeof(*u->smtphosts));
@@ -1325,7 +1330,7 @@ rc_parse_buf(struct rc_config *cfg, const char *name, const char *buf,
 	p->name = name;
 	p->buf = buf;
 	p->len = len;
-	p->line = 1;
+	p->line = p->lastline = 1;
 	p->err = err;
 	p->errlen = errlen;
 	p->cfg = cfg;

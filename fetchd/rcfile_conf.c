@@ -292,11 +292,18 @@ merge_str(char **dst, char *const *src, int force)
 		rc_setstr(dst, *src);
 }
 
+/*
+ * fetchmail appends a command-line list (--smtphost, --folder) after the rc
+ * file's, so its hosts are tried last; fetchd lets it replace the list, as
+ * every other command-line option replaces the rc value.
+ */
 static void
 merge_list(struct rc_list *dst, const struct rc_list *src, int force)
 {
-	if (force ? src->n > 0 : dst->n == 0)
+	if (src->n > 0 && (force || dst->n == 0)) {
+		rc_list_free(dst);
 		rc_list_copy(dst, src);
+	}
 }
 
 static void
@@ -304,7 +311,7 @@ merge_user(struct rc_user *dst, const struct rc_user *src, int force)
 {
 	size_t	 i;
 
-	if (force ? src->nnames > 0 : dst->nnames == 0) {
+	if (src->nnames > 0 && (force || dst->nnames == 0)) {
 		dst->names = rc_xreallocarray(dst->names,
 		    dst->nnames + src->nnames, sizeof(*dst->names));
 		for (i = 0; i < src->nnames; i++) {
@@ -315,7 +322,10 @@ merge_user(struct rc_user *dst, const struct rc_user *src, int force)
 			    rc_xstrdup(src->names[i].local) : NULL;
 		}
 	}
-	if (force ? src->nsmtphosts > 0 : dst->nsmtphosts == 0) {
+	if (src->nsmtphosts > 0 && (force || dst->nsmtphosts == 0)) {
+		for (i = 0; i < dst->nsmtphosts; i++)
+			free(dst->smtphosts[i].host);
+		dst->nsmtphosts = 0;
 		dst->smtphosts = rc_xreallocarray(dst->smtphosts,
 		    dst->nsmtphosts + src->nsmtphosts, sizeof(*dst->smtphosts));
 		for (i = 0; i < src->nsmtphosts; i++) {
