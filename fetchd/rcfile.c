@@ -1004,7 +1004,7 @@ parse_names_option(struct parser *p, struct rc_user *u, const char *what,
     int is_user)
 {
 	struct rc_user	 tmp;
-	int		 single;
+	int		 single = 0;
 
 	/* names go to a scratch user so "user X" cannot eat earlier names */
 	memset(&tmp, 0, sizeof(tmp));
