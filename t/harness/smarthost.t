@@ -103,6 +103,17 @@ t.ok("pipelining" not in s.esmtp_features, "plain: PIPELINING can be withheld")
 s.quit()
 sh.stop()
 
+# A careless server that offers AUTH in clear: the log shows what was sent.
+sh = mhtest.SmartHost(tmp, tls="none", auth={"isp": "pw"}, name="sh-clear",
+                      auth_require_tls=False)
+s = connect(sh, None)
+t.ok("auth" in s.esmtp_features, "auth_require_tls=False: AUTH offered without TLS")
+s.login("isp", "pw")
+s.quit()
+ev = [e for e in sh.conn_log(1) if e["ev"] == "cmd" and e["line"].upper().startswith("AUTH")]
+t.eq([e["tls"] for e in ev], [False], "command log marks the AUTH as sent in clear")
+sh.stop()
+
 # Scripted replies, drops, SIZE.
 sh = mhtest.SmartHost(tmp, name="sh-script", size=10000,
                       rcpt={"bad@example.net": 550,
@@ -198,6 +209,36 @@ t.eq(s.docmd("AUTH", "XOAUTH2 " + good)[0], 235, "XOAUTH2 with the right token a
 s.quit()
 m = sh.messages()
 t.eq((m[0]["via"], m[0]["data"], m[0]["auth_user"]), ("BDAT", MSG, "isp"), "BDAT message recorded whole")
+sh.stop()
+
+# EHLO refused (HELO fallback), extra capabilities, STARTTLS and AUTH replies.
+sh = mhtest.SmartHost(tmp, name="sh-helo", ehlo=False)
+s = smtplib.SMTP("127.0.0.1", sh.port, timeout=10)
+t.eq(s.ehlo("c.test")[0], 502, "ehlo=False: EHLO answered 502")
+t.eq(s.helo("c.test")[0], 250, "and HELO works")
+s.sendmail("a@example.org", ["b@example.net"], MSG)
+s.quit()
+t.eq(sh.messages()[0]["helo"], "c.test", "message received after HELO")
+sh.stop()
+sh = mhtest.SmartHost(tmp, tls="starttls", ca=ca, name="sh-454",
+                      starttls_reply="454 4.7.0 TLS not available",
+                      ehlo_extra=["X-TEST-CAP", "DSN"])
+s = smtplib.SMTP("127.0.0.1", sh.port, timeout=10)
+s.ehlo("c.test")
+t.ok("x-test-cap" in s.esmtp_features and "starttls" in s.esmtp_features,
+     "extra capabilities advertised next to STARTTLS")
+t.eq(s.docmd("STARTTLS")[0], 454, "starttls_reply: STARTTLS answered 454")
+s.quit()
+sh.stop()
+sh = mhtest.SmartHost(tmp, tls="smtps", ca=ca, name="sh-auth454", auth={"isp": "pw"},
+                      auth_reply="454 4.7.0 Temporary authentication failure")
+s = connect(sh, ca.context())
+try:
+    s.login("isp", "pw")
+    t.ok(False, "auth_reply")
+except smtplib.SMTPAuthenticationError as e:
+    t.eq(e.smtp_code, 454, "auth_reply: AUTH answered 454 even with the right password")
+s.quit()
 sh.stop()
 
 # A refusing greeting.

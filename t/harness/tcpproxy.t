@@ -169,6 +169,28 @@ data, err = read_all(connect(px.port))
 t.eq((data, err is None or isinstance(err, ConnectionResetError)), (b"", True), "refuse=True: closed at once")
 px.stop()
 
+# A fault on text: the 2nd message's 250 never reaches the client.
+sh = mhtest.SmartHost(tmp, name="sh-match")
+px = P(tmp, sh.port, faults=[P.fault(match="250 2.0.0", count=2, at="start",
+                                     conn=1)])
+c = smtplib.SMTP("127.0.0.1", px.port, timeout=5)
+c.ehlo("c.test")
+c.sendmail("a@x.test", ["b@y.test"], b"Subject: 1\r\n\r\none\r\n")
+try:
+    c.sendmail("a@x.test", ["b@y.test"], b"Subject: 2\r\n\r\ntwo\r\n")
+    t.ok(False, "2nd reply cut")
+except smtplib.SMTPServerDisconnected:
+    t.ok(True, "match fault: the client loses the connection before the 2nd 250")
+t.eq(len(sh.messages()), 2, "while the server accepted both messages")
+t.like(px.stats()["conns"][0]["fault"], "close after", "match fault reported")
+c = smtplib.SMTP("127.0.0.1", px.port, timeout=5)
+c.ehlo("c.test")
+c.sendmail("a@x.test", ["b@y.test"], b"Subject: 3\r\n\r\nthree\r\n")
+c.quit()
+t.eq(len(sh.messages()), 3, "conn=1: the next connection is not cut")
+px.stop()
+sh.stop()
+
 # --- the emulated line ----------------------------------------------------------
 
 

@@ -747,6 +747,10 @@ class TcpProxy:
     Faults (a list of rules; conn None = every connection):
         faults=[{"dir": "s2c", "after": 1200, "action": "close", "conn": 1}]
         or TcpProxy.fault(after, dir="s2c", action="close", conn=None)
+        or TcpProxy.fault(match="250 2.0.0", count=3, at="start") (the
+        3rd message's 250 never reaches the client: the server has the
+        message, the client does not know) -- matching on text works when
+        the dialogue is in clear; under TLS use byte offsets
         action: "close" (FIN), "reset" (RST) or "stall" (nothing passes, the
         sockets stay open until a peer gives up).  Exactly `after` bytes of
         that direction are forwarded first.
@@ -789,8 +793,19 @@ class TcpProxy:
         self.start()
 
     @staticmethod
-    def fault(after, dir="s2c", action="close", conn=None):
-        return {"after": after, "dir": dir, "action": action, "conn": conn}
+    def fault(after=None, dir="s2c", action="close", conn=None, match=None,
+              count=1, at="end"):
+        """A fault rule: at byte offset `after` of direction `dir`, or at
+        the end (at="start": the start) of the count-th occurrence of the
+        text `match` (str or bytes) in that direction."""
+        r = {"dir": dir, "action": action, "conn": conn}
+        if match is not None:
+            if isinstance(match, bytes):
+                match = match.decode("latin-1")
+            r.update(match=match, count=count, at=at)
+        else:
+            r["after"] = after
+        return r
 
     @staticmethod
     def modem(bps=56000, rtt=0.150):

@@ -19,6 +19,12 @@ CONFIG.json keys (all optional except port and outdir):
                       may add "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"
   auth_required       530 5.7.0 for MAIL/RCPT/DATA until AUTH succeeded
   auth_require_tls    offer/accept AUTH only under TLS (default true)
+  ehlo                false: EHLO gets 502 (HELO works), for HELO fallback
+  ehlo_extra          extra EHLO capability lines, e.g. ["X-TEST", "DSN"]
+  starttls_reply      STARTTLS (still advertised) gets this reply instead,
+                      e.g. "454 4.7.0 TLS not available due to temporary reason"
+  auth_reply          every AUTH gets this reply, e.g. "454 4.7.0 Temporary
+                      authentication failure"
   pipelining          advertise PIPELINING (default true; aiosmtpd reads
                       pipelined commands either way)
   chunking            advertise CHUNKING and accept BDAT (default false)
@@ -176,10 +182,15 @@ class Handler:
             self.auth_OAUTHBEARER = self._oauthbearer
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        cfg = self.state.cfg
+        if cfg.get("ehlo", True) is False:
+            session.extended_smtp = False
+            return ["502 5.5.1 Error: command \"EHLO\" not recognized"]
         session.host_name = hostname
         server.helo = hostname
-        cfg = self.state.cfg
         last = responses.pop()                    # "250 HELP"
+        for extra in cfg.get("ehlo_extra") or []:
+            responses.append("250-" + extra)
         if cfg.get("pipelining", True):
             responses.append("250-PIPELINING")
         if cfg.get("chunking"):
@@ -187,6 +198,13 @@ class Handler:
         responses.append("250-ENHANCEDSTATUSCODES")
         responses.append(last)
         return responses
+
+    async def handle_AUTH(self, server, session, envelope, args):
+        r = self.state.cfg.get("auth_reply")
+        if r:
+            self._auth_event(server, args[0], None, False)
+            return r
+        return MISSING
 
     async def handle_HELO(self, server, session, envelope, hostname):
         session.host_name = hostname
@@ -507,6 +525,12 @@ class Server(SMTP):
         if not last:
             return await self.push("250 2.0.0 %d octets received" % size)
         await self.finish(bytes(self.bdat_buf), "BDAT")
+
+    async def smtp_STARTTLS(self, arg):
+        r = self.state.cfg.get("starttls_reply")
+        if r and not arg:
+            return await self.push(r)
+        return await super().smtp_STARTTLS(arg)
 
     async def smtp_RSET(self, arg):
         self.bdat_buf = None

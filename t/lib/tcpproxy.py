@@ -23,6 +23,12 @@ CONFIG.json keys:
                          "dir": "c2s" | "s2c",
                          "after": BYTES (forward exactly this many bytes of
                                   that direction, then act),
+                         or "match": "TEXT", "count": N (default 1),
+                            "at": "end" | "start": act at the end (or the
+                            start) of the N-th occurrence of TEXT in that
+                            direction (latin-1; e.g. "\r\n250 " or
+                            "+OK"); with "start" bytes of an occurrence that
+                            began in an earlier read may have passed,
                          "action": "close" | "reset" | "stall"}
                       close: both sides get FIN; reset: both get RST;
                       stall: nothing more passes either way, sockets stay open
@@ -158,16 +164,18 @@ class Conn:
             self.early.append(data)       # the server is not connected yet
             return
         d = "c2s" if which == "c" else "s2c"
-        # A fault rule cuts the data at its byte offset.
+        # A fault rule cuts the data at its byte offset; the earliest wins.
         act = None
+        cut = None
         for r in self.rules:
-            if r["dir"] == d and not r.get("_done"):
-                left = r["after"] - self.st[d + "_bytes"]
-                if len(data) >= left:
-                    data = data[:max(0, left)]
-                    r["_done"] = True
-                    act = r
-                    break
+            if r["dir"] != d or r.get("_done"):
+                continue
+            pos = self.cut_point(r, data)
+            if pos is not None and (cut is None or pos < cut):
+                cut, act = pos, r
+        if act is not None:
+            act["_done"] = True
+            data = data[:cut]
         if data:
             self.st[d + "_bytes"] += len(data)
             if d == "c2s":
@@ -181,9 +189,29 @@ class Conn:
             self.forward(d, data)
         if act is not None:
             self.st["fault"] = "%s after %d %s bytes" % (
-                act["action"], act["after"], d)
+                act["action"], self.st[d + "_bytes"], d)
             self.p.dirty = True
             self.forward(d, None, action=act["action"])
+
+    def cut_point(self, r, data):
+        """Where in data rule r fires, or None."""
+        if "match" not in r:
+            left = r["after"] - self.st[r["dir"] + "_bytes"]
+            return max(0, left) if len(data) >= left else None
+        m = r["match"].encode("latin-1")
+        tail = r.get("_tail", b"")
+        buf = tail + data
+        r["_tail"] = buf[-(len(m) - 1):] if len(m) > 1 else b""
+        i = 0
+        while True:
+            i = buf.find(m, i)
+            if i < 0:
+                return None
+            r["_seen"] = r.get("_seen", 0) + 1
+            if r["_seen"] >= r.get("count", 1):
+                at = i if r.get("at") == "start" else i + len(m)
+                return max(0, at - len(tail))
+            i += len(m)
 
     def dst(self, d):
         return self.s if d == "c2s" else self.c
