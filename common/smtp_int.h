@@ -8,7 +8,7 @@
 #include "smtp_client.h"
 
 #define SMTP_PEND_MAX	1024	/* replies outstanding before we wait */
-#define SMTP_FLY_MAX	4	/* messages handed out and not yet done */
+#define SMTP_FLY_MAX	8	/* messages handed out and not yet done */
 #define SMTP_IOBUF	65536	/* message data read per chunk */
 
 enum pend_kind { P_RSET, P_MAIL, P_RCPT, P_DATA, P_BDAT, P_DOT };

@@ -6,7 +6,7 @@
  *  - PIPELINING: [RSET] MAIL, RCPT..., DATA in one write; after the 354 the
  *    data and its dot, and at once the next message's group (RFC 2920 3.1);
  *  - CHUNKING: MAIL, RCPT..., BDAT n [LAST] + data, never waiting for a
- *    reply unless two messages are already in flight;
+ *    reply unless SMTP_FLY_MAX messages are already in flight;
  *  - neither: one command, one reply.
  *
  * A recipient's result is final only with the verdict on the data; a
@@ -474,10 +474,15 @@ smtp_send_batch(struct smtp_client *c, const struct smtp_batch *b)
 		return -1;
 	}
 	for (;;) {
-		/* at most two messages in flight: next() may open files */
-		while (c->nfly >= 2 && c->qlen > 0)
+		/* a bounded number in flight: next() may open files */
+		while (c->nfly >= SMTP_FLY_MAX && c->qlen > 0)
 			if (drain_one(c) == -1)
 				goto fail;
+		if (c->nfly >= SMTP_FLY_MAX) {
+			/* cannot happen: in-flight messages always await replies */
+			smtp_set_error(c, SMTP_ERR_LOCAL, NULL, "pipeline stuck");
+			goto fail;
+		}
 		if ((m = b->next(b->arg)) == NULL)
 			break;
 		reset_results(m);

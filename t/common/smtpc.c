@@ -14,7 +14,7 @@
  *   hello ok | hello fail KIND: message
  *   caps PIPELINING SIZE=n CHUNKING ... | auth MECH
  *   msg N mail=CODE data=CODE sent=K
- *   rcpt N ADDR CODE ENH text
+ *   rcpt N ADDR CODE [ENH] text	(CODE 0: no verdict, text says why)
  *   batch ok | batch fail: message
  *   turns N
  *
@@ -61,7 +61,6 @@ static void
 done_msg(void *arg, struct smtp_msg *m)
 {
 	struct job	*j = arg;
-	char		 buf[1200];
 	size_t		 i;
 	int		 n = (int)(m - j->msgs) + 1;
 
@@ -71,8 +70,10 @@ done_msg(void *arg, struct smtp_msg *m)
 	printf("msg %d mail=%d data=%d sent=%d\n", n, m->mail_reply.code,
 	    m->data_reply.code, m->nsent);
 	for (i = 0; i < m->nrcpts; i++) {
-		smtp_reply_format(&m->rcpts[i].reply, buf, sizeof(buf));
-		printf("rcpt %d %s %s\n", n, m->rcpts[i].addr, buf);
+		const struct smtp_reply *r = &m->rcpts[i].reply;
+
+		printf("rcpt %d %s %d %s%s%s\n", n, m->rcpts[i].addr, r->code,
+		    r->enhanced, r->enhanced[0] != '\0' ? " " : "", r->text);
 	}
 	close(m->fd);
 	m->fd = -1;
