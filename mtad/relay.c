@@ -1,0 +1,808 @@
+/*
+ * Smart-host delivery: one flush, one connection, every due message.
+ *
+ * The common SMTP client pipelines the messages the batch hands it and
+ * gives each back once all its recipients have a final reply; done()
+ * writes those results to the queue at once, so a 250 is recorded before
+ * the next message's reply is read.  Masquerading happens here, on the
+ * copy that leaves: the envelope sender, and the header section sent as
+ * the client's prefix while the body streams from the queued file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "atomic.h"
+#include "log.h"
+#include "net.h"
+#include "smtp_client.h"
+#include "stream.h"
+#include "tls.h"
+#include "authfile.h"
+#include "bounce.h"
+#include "masquerade.h"
+#include "relay.h"
+
+#define RELAY_CONNECT_MS	60000
+#define RELAY_MAX_IDS		100000
+
+struct outmsg {
+	struct smtp_msg		 sm;
+	struct qmsg		 m;
+	struct smtp_rcpt	*rc;
+	size_t			*idx;		/* queue index of rc[i] */
+	char			 sender[2 * ADDR_MAX];
+	char			*prefix;
+	time_t			 start;
+};
+
+struct relay {
+	const struct mtad_config *cf;
+	struct queue		*q;
+	struct masq		 masq;
+	int			 masq_ok;
+	int			 reportfd;
+	volatile sig_atomic_t	*cancel;
+	int			 forced;
+	time_t			 now;
+	char			 host[256];
+	char			 port[32];
+	char			 ip[64];
+	char			 desc[400];	/* "host [ip]" for to= lines */
+	char			(*ids)[QID_SIZE];
+	size_t			 nids;
+	size_t			 nextid;
+	struct smtp_client	*c;
+	uint64_t		 size_max;
+};
+
+static const time_t backoff_table[] = { 60, 300, 900, 1800 };
+
+time_t
+relay_backoff(unsigned tries)
+{
+	if (tries == 0)
+		return 0;
+	if (tries <= sizeof(backoff_table) / sizeof(backoff_table[0]))
+		return backoff_table[tries - 1];
+	return 3600;
+}
+
+/* --- what is due ----------------------------------------------------------- */
+
+static int
+rcpt_due(const struct qrcpt *r, time_t now, int forced)
+{
+	return !r->local && r->state == QR_PENDING &&
+	    (forced || r->next_try <= now);
+}
+
+struct due_scan {
+	struct queue	*q;
+	time_t		 now;
+	int		 forced;
+	long		 n;
+	time_t		 next;
+	struct relay	*rl;		/* collect IDs when set */
+};
+
+static int
+due_one(const char *id, void *arg)
+{
+	struct due_scan	*ds = arg;
+	struct qmsg	 m;
+	size_t		 i;
+	int		 due = 0;
+
+	if (queue_load(ds->q, id, &m) == -1)
+		return 0;
+	for (i = 0; i < m.nrcpts; i++) {
+		const struct qrcpt *r = &m.rcpts[i];
+
+		if (rcpt_due(r, ds->now, ds->forced))
+			due = 1;
+		else if (!r->local && r->state == QR_PENDING &&
+		    (ds->next == 0 || r->next_try < ds->next))
+			ds->next = r->next_try;
+	}
+	qmsg_free(&m);
+	if (!due)
+		return 0;
+	ds->n++;
+	if (ds->rl != NULL && ds->rl->nids < RELAY_MAX_IDS) {
+		void *v = reallocarray(ds->rl->ids, ds->rl->nids + 1,
+		    QID_SIZE);
+
+		if (v == NULL)
+			return -1;
+		ds->rl->ids = v;
+		memcpy(ds->rl->ids[ds->rl->nids++], id, QID_SIZE);
+	}
+	return 0;
+}
+
+long
+relay_due(struct queue *q, time_t now, int forced, time_t *next)
+{
+	struct due_scan	ds = { q, now, forced, 0, 0, NULL };
+
+	if (queue_scan(q, due_one, &ds) == -1)
+		return -1;
+	*next = ds.next;
+	return ds.n;
+}
+
+int
+relay_check_config(const struct mtad_config *cf, char *err, size_t errlen)
+{
+	struct authfile	af;
+	struct masq	m;
+
+	if (cf->auth != NULL) {
+		if (authfile_load(cf->auth, &af, err, errlen) == -1)
+			return -1;
+		authfile_free(&af);
+	}
+	if (masq_init(&m, cf, err, errlen) == -1)
+		return -1;
+	masq_free(&m);
+	return 0;
+}
+
+/* --- results --------------------------------------------------------------- */
+
+static void
+report(struct relay *rl, const char *what, const char *id)
+{
+	char	line[512];
+	int	n;
+
+	n = snprintf(line, sizeof(line), "%s %s\n", what, id);
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)write_all(rl->reportfd, line, n);
+}
+
+static void
+hms(time_t secs, char *buf, size_t len)
+{
+	if (secs < 0)
+		secs = 0;
+	snprintf(buf, len, "%02lld:%02lld:%02lld", (long long)secs / 3600,
+	    (long long)secs % 3600 / 60, (long long)secs % 60);
+}
+
+static void
+log_to(struct relay *rl, const struct qmsg *m, const char *rcpt,
+    time_t start, const char *stat, const char *why)
+{
+	char	delay[32], xdelay[32];
+	time_t	now = time(NULL);
+
+	hms(now - m->arrival, delay, sizeof(delay));
+	hms(now - start, xdelay, sizeof(xdelay));
+	log_info("%s: to=<%s>, delay=%s, xdelay=%s, mailer=relay, relay=%s, "
+	    "stat=%s (%s)", m->id, rcpt, delay, xdelay, rl->desc, stat, why);
+}
+
+static int
+expired(const struct relay *rl, const struct qmsg *m)
+{
+	return rl->cf->queue_lifetime > 0 &&
+	    time(NULL) - m->arrival >= rl->cf->queue_lifetime;
+}
+
+enum outcome { OUT_SENT, OUT_DEFERRED, OUT_BOUNCED, OUT_UNTOUCHED };
+
+/* One recipient's verdict, before it is written. */
+struct verdict {
+	size_t		 idx;		/* in the queued envelope */
+	int		 code;		/* 0: no reply (connection, TLS...) */
+	const char	*reply;		/* "250 2.0.0 ok" or our reason */
+};
+
+static enum outcome
+classify(const struct relay *rl, const struct qmsg *m, int code)
+{
+	if (code >= 200 && code < 300)
+		return OUT_SENT;
+	if (code >= 500 || expired(rl, m))
+		return OUT_BOUNCED;
+	return OUT_DEFERRED;
+}
+
+static void
+defer_rcpt(struct relay *rl, struct qmsg *m, size_t idx, const char *rcpt,
+    const char *reply, time_t start)
+{
+	time_t	next;
+
+	log_to(rl, m, rcpt, start, "Deferred", reply);
+	next = time(NULL) + relay_backoff(m->rcpts[idx].tries + 1);
+	if (queue_set_rcpt(rl->q, m, idx, QR_PENDING, reply, next) == -1)
+		log_warn("%s: cannot record the deferral for <%s>", m->id,
+		    rcpt);
+}
+
+/*
+ * Write the verdicts of one message to the queue: deliveries first (a 250
+ * is recorded before anything else can fail), then one DSN for every
+ * bounced recipient, then deferrals.  n[] counts the outcomes.  m is
+ * refreshed from disk along the way; datafd stays readable for the DSN
+ * even once the last recipient is settled and the files are gone.
+ */
+static void
+settle(struct relay *rl, struct qmsg *m, int datafd, struct verdict *v,
+    size_t nv, time_t start, int n[4])
+{
+	struct bounce_rcpt	*br = NULL;
+	enum outcome		*cls;
+	char			 rcpt[ADDR_MAX + 1], newid[QID_SIZE];
+	char			(*why)[SMTP_REPLY_TEXT_MAX + 64] = NULL;
+	size_t			 i, nb = 0;
+	int			 rv = -1;
+
+	if ((cls = calloc(nv, sizeof(*cls))) == NULL)
+		return;
+	for (i = 0; i < nv; i++)
+		cls[i] = classify(rl, m, v[i].code);
+
+	/* Deliveries first: a 250 is on disk before anything else. */
+	for (i = 0; i < nv; i++) {
+		if (cls[i] != OUT_SENT)
+			continue;
+		n[OUT_SENT]++;
+		snprintf(rcpt, sizeof(rcpt), "%s", m->rcpts[v[i].idx].addr);
+		log_to(rl, m, rcpt, start, "Sent", v[i].reply);
+		if (queue_set_rcpt(rl->q, m, v[i].idx, QR_SENT, v[i].reply,
+		    0) == -1)
+			log_warn("%s: delivered to <%s> but the queue could "
+			    "not record it: it will be sent again", m->id,
+			    rcpt);
+	}
+
+	/* One DSN for every bounced recipient, queued before they are
+	 * settled (m changes with every queue_set_rcpt). */
+	for (i = 0; i < nv; i++)
+		if (cls[i] == OUT_BOUNCED)
+			nb++;
+	if (nb > 0) {
+		br = calloc(nb, sizeof(*br));
+		why = calloc(nv, sizeof(*why));
+		if (br != NULL && why != NULL) {
+			for (i = 0, nb = 0; i < nv; i++) {
+				if (cls[i] != OUT_BOUNCED)
+					continue;
+				if (v[i].code < 500)
+					snprintf(why[i], sizeof(why[i]),
+					    "4.4.7 Delivery time expired "
+					    "(queue-lifetime); last: %s",
+					    v[i].reply);
+				else
+					snprintf(why[i], sizeof(why[i]), "%s",
+					    v[i].reply);
+				br[nb].orig = m->rcpts[v[i].idx].addr;
+				br[nb++].reason = why[i];
+			}
+			rv = bounce_queue(rl->cf, rl->q, m, datafd, br, nb,
+			    newid, NULL);
+		}
+		if (rv == -1)
+			log_warn("%s: cannot queue a DSN; the recipients "
+			    "wait", m->id);
+		for (i = 0; i < nv; i++) {
+			if (cls[i] != OUT_BOUNCED)
+				continue;
+			snprintf(rcpt, sizeof(rcpt), "%s",
+			    m->rcpts[v[i].idx].addr);
+			if (rv == -1) {
+				cls[i] = OUT_DEFERRED;
+				continue;
+			}
+			n[OUT_BOUNCED]++;
+			log_to(rl, m, rcpt, start, "Bounced", why[i]);
+			if (queue_set_rcpt(rl->q, m, v[i].idx, QR_BOUNCED,
+			    why[i], 0) == -1)
+				log_warn("%s: cannot record the bounce for "
+				    "<%s>", m->id, rcpt);
+		}
+	}
+
+	for (i = 0; i < nv; i++) {
+		if (cls[i] != OUT_DEFERRED)
+			continue;
+		n[OUT_DEFERRED]++;
+		snprintf(rcpt, sizeof(rcpt), "%s", m->rcpts[v[i].idx].addr);
+		defer_rcpt(rl, m, v[i].idx, rcpt, why != NULL && why[i][0] ?
+		    why[i] : v[i].reply, start);
+	}
+	free(br);
+	free(why);
+	free(cls);
+}
+
+static void
+report_outcome(struct relay *rl, const char *id, const int n[4])
+{
+	if (n[OUT_DEFERRED] || n[OUT_UNTOUCHED])
+		report(rl, "deferred", id);
+	else if (n[OUT_BOUNCED])
+		report(rl, "bounced", id);
+	else if (n[OUT_SENT])
+		report(rl, "sent", id);
+}
+
+/* Every due recipient of message id, without talking to anyone. */
+static void
+settle_all(struct relay *rl, const char *id, int code, const char *reply)
+{
+	struct qmsg	 m;
+	struct verdict	*v;
+	size_t		 i, nv = 0;
+	int		 n[4] = { 0, 0, 0, 0 }, fd;
+
+	if (queue_load(rl->q, id, &m) == -1)
+		return;
+	if ((v = calloc(m.nrcpts, sizeof(*v))) == NULL ||
+	    (fd = queue_open_data(rl->q, id)) == -1) {
+		free(v);
+		qmsg_free(&m);
+		return;
+	}
+	for (i = 0; i < m.nrcpts; i++) {
+		if (!rcpt_due(&m.rcpts[i], rl->now, rl->forced))
+			continue;
+		v[nv].idx = i;
+		v[nv].code = code;
+		v[nv++].reply = reply;
+	}
+	settle(rl, &m, fd, v, nv, time(NULL), n);
+	report_outcome(rl, id, n);
+	close(fd);
+	free(v);
+	qmsg_free(&m);
+}
+
+/* --- the batch --------------------------------------------------------------- */
+
+static void
+outmsg_free(struct outmsg *om)
+{
+	if (om->sm.fd != -1)
+		close(om->sm.fd);
+	free(om->prefix);
+	free(om->rc);
+	free(om->idx);
+	qmsg_free(&om->m);
+	free(om);
+}
+
+/* The rewritten header section; the body follows from the file. */
+static int
+prepare_data(struct relay *rl, struct outmsg *om)
+{
+	char	*buf;
+	ssize_t	 n;
+	size_t	 len = 0, cap = 64 * 1024, hlen;
+
+	if ((om->sm.fd = queue_open_data(rl->q, om->m.id)) == -1)
+		return -1;
+	om->sm.offset = 0;
+	if (!rl->masq_ok || !rl->masq.headers)
+		return 0;
+	if ((buf = malloc(cap)) == NULL)
+		return -1;
+	/* Read until the end of the header section, bounded. */
+	for (;;) {
+		n = pread(om->sm.fd, buf + len, cap - len, len);
+		if (n == -1) {
+			free(buf);
+			return -1;
+		}
+		len += n;
+		hlen = masq_header_length(buf, len);
+		if (n == 0 || hlen < len || len >= MASQ_MAX_HEADER)
+			break;
+		if (len == cap) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (nb == NULL) {
+				free(buf);
+				return -1;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	hlen = masq_header_length(buf, len);
+	if (hlen > MASQ_MAX_HEADER ||
+	    masq_headers(&rl->masq, buf, hlen, &om->prefix,
+	    &om->sm.prefixlen) == -1) {
+		free(buf);
+		om->prefix = NULL;
+		om->sm.prefixlen = 0;
+		return 0;	/* sent as it is */
+	}
+	free(buf);
+	om->sm.prefix = om->prefix;
+	om->sm.offset = hlen;
+	return 0;
+}
+
+static struct outmsg *
+outmsg_new(struct relay *rl, const char *id)
+{
+	struct outmsg	*om;
+	size_t		 i, n = 0;
+	int		 r;
+	char		 reason[256];
+
+	if ((om = calloc(1, sizeof(*om))) == NULL)
+		return NULL;
+	om->sm.fd = -1;
+	om->start = time(NULL);
+	if (queue_load(rl->q, id, &om->m) == -1) {
+		free(om);
+		return NULL;
+	}
+	for (i = 0; i < om->m.nrcpts; i++)
+		if (rcpt_due(&om->m.rcpts[i], rl->now, rl->forced))
+			n++;
+	if (n == 0)
+		goto skip;
+	if (expired(rl, &om->m)) {
+		settle_all(rl, id, 0, "4.4.7 Delivery time expired "
+		    "(queue-lifetime)");
+		goto skip;
+	}
+	if (rl->size_max != 0 && om->m.size > rl->size_max) {
+		snprintf(reason, sizeof(reason), "552 5.3.4 Message size "
+		    "%llu exceeds the smart host's limit of %llu",
+		    (unsigned long long)om->m.size,
+		    (unsigned long long)rl->size_max);
+		settle_all(rl, id, 552, reason);
+		goto skip;
+	}
+	om->rc = calloc(n, sizeof(*om->rc));
+	om->idx = calloc(n, sizeof(*om->idx));
+	if (om->rc == NULL || om->idx == NULL)
+		goto fail;
+	for (i = 0, n = 0; i < om->m.nrcpts; i++) {
+		if (!rcpt_due(&om->m.rcpts[i], rl->now, rl->forced))
+			continue;
+		om->rc[n].addr = om->m.rcpts[i].addr;
+		om->idx[n++] = i;
+	}
+	r = rl->masq_ok ? masq_address(&rl->masq, om->m.sender, om->sender,
+	    sizeof(om->sender)) : 0;
+	if (r != 1)
+		snprintf(om->sender, sizeof(om->sender), "%s", om->m.sender);
+	if (prepare_data(rl, om) == -1) {
+		log_warn("%s: cannot read the queued message", id);
+		goto fail;
+	}
+	om->sm.sender = om->sender;
+	om->sm.rcpts = om->rc;
+	om->sm.nrcpts = n;
+	om->sm.eightbit = om->m.body8bit;
+	om->sm.arg = om;
+	return om;
+skip:
+fail:
+	outmsg_free(om);
+	return NULL;
+}
+
+static struct smtp_msg *
+batch_next(void *arg)
+{
+	struct relay	*rl = arg;
+	struct outmsg	*om;
+
+	while (rl->nextid < rl->nids) {
+		if (*rl->cancel)
+			return NULL;
+		om = outmsg_new(rl, rl->ids[rl->nextid++]);
+		if (om != NULL)
+			return &om->sm;
+	}
+	return NULL;
+}
+
+static void
+batch_done(void *arg, struct smtp_msg *sm)
+{
+	struct relay	*rl = arg;
+	struct outmsg	*om = sm->arg;
+	struct verdict	*v;
+	char		(*reply)[SMTP_REPLY_TEXT_MAX + 64];
+	const char	*err;
+	size_t		 i, nv = 0;
+	int		 n[4] = { 0, 0, 0, 0 };
+	char		 id[QID_SIZE];
+
+	memcpy(id, om->m.id, QID_SIZE);
+	v = calloc(sm->nrcpts, sizeof(*v));
+	reply = calloc(sm->nrcpts, sizeof(*reply));
+	if (v == NULL || reply == NULL) {
+		/* Nothing recorded: what was sent is sent again (logged). */
+		log_warn("%s: cannot record the results", id);
+		n[OUT_UNTOUCHED]++;
+		goto out;
+	}
+	for (i = 0; i < sm->nrcpts; i++) {
+		const struct smtp_reply *r = &sm->rcpts[i].reply;
+
+		if (r->code == 0 && *rl->cancel) {
+			/* link down: the message stays as it was */
+			n[OUT_UNTOUCHED]++;
+			continue;
+		}
+		smtp_reply_format(r, reply[i], sizeof(reply[i]));
+		if (r->code == 0 && reply[i][0] == '\0') {
+			err = smtp_error(rl->c);
+			snprintf(reply[i], sizeof(reply[i]), "%s",
+			    err != NULL && *err != '\0' ? err :
+			    "connection lost");
+		}
+		v[nv].idx = om->idx[i];
+		v[nv].code = r->code;
+		v[nv++].reply = reply[i];
+	}
+	settle(rl, &om->m, om->sm.fd, v, nv, om->start, n);
+out:
+	report_outcome(rl, id, n);
+	free(v);
+	free(reply);
+	outmsg_free(om);
+}
+
+/* --- the connection ---------------------------------------------------------- */
+
+static struct stream *
+open_socket(struct relay *rl, char *err, size_t errlen)
+{
+	struct stream	*st;
+	const char	*defport;
+	int		 fd;
+
+	defport = rl->cf->smarthost_tls == SMARTHOST_SMTPS ? "465" : "25";
+	if (net_split_hostport(rl->cf->smarthost, defport, rl->host,
+	    sizeof(rl->host), rl->port, sizeof(rl->port)) == -1) {
+		snprintf(err, errlen, "bad smarthost %s", rl->cf->smarthost);
+		return NULL;
+	}
+	snprintf(rl->desc, sizeof(rl->desc), "%s", rl->host);
+	fd = net_connect(rl->host, rl->port, NULL, RELAY_CONNECT_MS, rl->ip,
+	    sizeof(rl->ip), err, errlen);
+	if (fd == -1)
+		return NULL;
+	snprintf(rl->desc, sizeof(rl->desc), "%s [%s]", rl->host, rl->ip);
+	if ((st = stream_socket(fd, 0, err, errlen)) == NULL)
+		close(fd);
+	return st;
+}
+
+/* SMTP over `sh -c CMD`'s stdio (an SSH tunnel to a private relay). */
+static struct stream *
+open_command(struct relay *rl, char *err, size_t errlen)
+{
+	struct stream	*st;
+	int		 in[2], out[2];
+	pid_t		 pid;
+
+	snprintf(rl->host, sizeof(rl->host), "smarthost-command");
+	snprintf(rl->desc, sizeof(rl->desc), "[%s]", rl->cf->smarthost_command);
+	if (pipe2(in, O_CLOEXEC) == -1)
+		goto fail;
+	if (pipe2(out, O_CLOEXEC) == -1) {
+		close(in[0]);
+		close(in[1]);
+		goto fail;
+	}
+	if ((pid = fork()) == -1) {
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		goto fail;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl("/bin/sh", "sh", "-c", rl->cf->smarthost_command,
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if ((st = stream_fds(out[0], in[1], 0, err, errlen)) == NULL) {
+		close(out[0]);
+		close(in[1]);
+	}
+	return st;
+fail:
+	snprintf(err, errlen, "smarthost-command: %s", strerror(errno));
+	return NULL;
+}
+
+/* A flush that cannot talk to the smart host: every due message waits. */
+static void
+connfail(struct relay *rl, const char *reason)
+{
+	size_t	i;
+
+	log_warnx("flush: %s", reason);
+	for (i = 0; i < rl->nids && !*rl->cancel; i++)
+		settle_all(rl, rl->ids[i], 0, reason);
+	report(rl, "connfail", reason);
+}
+
+static volatile sig_atomic_t *cancel_flag;
+
+static void
+on_cancel(int sig)
+{
+	(void)sig;
+	if (cancel_flag != NULL)
+		*cancel_flag = 1;
+}
+
+int
+relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
+    int reportfd, volatile sig_atomic_t *cancel)
+{
+	struct relay			 rl;
+	struct due_scan			 ds;
+	struct sigaction		 sa;
+	struct smtp_params		 p;
+	struct smtp_creds		 creds;
+	struct authfile			 af = { NULL, 0 };
+	const struct auth_entry		*ae = NULL;
+	const struct smtp_caps		*caps;
+	struct stream			*st;
+	struct smtp_batch		 b;
+	SSL_CTX				*ctx = NULL;
+	char				 err[1024], why[SMTP_REPLY_TEXT_MAX + 1200];
+
+	memset(&rl, 0, sizeof(rl));
+	rl.cf = cf;
+	rl.q = q;
+	rl.reportfd = reportfd;
+	rl.cancel = cancel;
+	rl.forced = forced;
+	rl.now = time(NULL);
+	snprintf(rl.desc, sizeof(rl.desc), "%s", cf->smarthost != NULL ?
+	    cf->smarthost : "none");
+
+	cancel_flag = cancel;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_cancel;	/* no SA_RESTART: waits fail at once */
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&ds, 0, sizeof(ds));
+	ds.q = q;
+	ds.now = rl.now;
+	ds.forced = forced;
+	ds.rl = &rl;
+	if (queue_scan(q, due_one, &ds) == -1) {
+		log_warn("flush: cannot scan the queue");
+		return 1;
+	}
+	if (rl.nids == 0)
+		return 0;	/* nothing due: no connection at all */
+
+	if (masq_init(&rl.masq, cf, err, sizeof(err)) == -1)
+		log_warnx("flush: %s; sending without masquerading", err);
+	else
+		rl.masq_ok = 1;
+	if (cf->smarthost == NULL && cf->smarthost_command == NULL) {
+		connfail(&rl, "no smarthost configured");
+		goto out;
+	}
+	if (cf->auth != NULL) {
+		if (authfile_load(cf->auth, &af, err, sizeof(err)) == -1) {
+			connfail(&rl, err);
+			goto out;
+		}
+	}
+
+	st = cf->smarthost_command != NULL ? open_command(&rl, err,
+	    sizeof(err)) : open_socket(&rl, err, sizeof(err));
+	if (st == NULL) {
+		snprintf(why, sizeof(why), "%s: %s", rl.desc, err);
+		connfail(&rl, why);
+		goto out;
+	}
+	stream_set_cancel(st, cancel);
+
+	memset(&p, 0, sizeof(p));
+	p.helo = cf->hostname;
+	p.host = rl.host;
+	p.tls = SMTP_TLS_NONE;
+	if (cf->smarthost_command == NULL &&
+	    cf->smarthost_tls != SMARTHOST_NONE) {
+		p.tls = cf->smarthost_tls == SMARTHOST_SMTPS ?
+		    SMTP_TLS_IMPLICIT : SMTP_TLS_STARTTLS;
+		if ((ctx = tls_client_ctx(cf->tls_ca_file, 1, err,
+		    sizeof(err))) == NULL) {
+			stream_close(st);
+			connfail(&rl, err);
+			goto out;
+		}
+		p.ssl_ctx = ctx;
+	}
+	p.plain_auth_ok = p.tls == SMTP_TLS_NONE;
+	ae = authfile_lookup(&af, rl.host);
+	if (ae != NULL) {
+		if (ae->kind == AUTH_OAUTH2) {
+			stream_close(st);
+			connfail(&rl, "auth: oauth2 accounts are not "
+			    "implemented yet");
+			goto out;
+		}
+		memset(&creds, 0, sizeof(creds));
+		creds.user = ae->user;
+		creds.password = ae->secret;
+		p.creds = &creds;
+	}
+	if ((rl.c = smtp_client_new(st, &p)) == NULL) {
+		stream_close(st);
+		connfail(&rl, "out of memory");
+		goto out;
+	}
+	if (smtp_hello(rl.c) == -1) {
+		const struct smtp_reply *r = smtp_error_reply(rl.c);
+		char			 rtext[SMTP_REPLY_TEXT_MAX + 32];
+
+		if (r != NULL && r->code != 0) {
+			smtp_reply_format(r, rtext, sizeof(rtext));
+			snprintf(why, sizeof(why), "%s: %s (server said: %s)",
+			    rl.desc, smtp_error(rl.c), rtext);
+		} else
+			snprintf(why, sizeof(why), "%s: %s", rl.desc,
+			    smtp_error(rl.c));
+		connfail(&rl, why);
+		smtp_client_free(rl.c);
+		goto out;
+	}
+	caps = smtp_caps(rl.c);
+	rl.size_max = caps->flags & SMTP_CAP_SIZE ? caps->size_max : 0;
+
+	b.next = batch_next;
+	b.done = batch_done;
+	b.arg = &rl;
+	if (smtp_send_batch(rl.c, &b) == -1) {
+		if (*cancel)
+			log_info("flush: interrupted (link down or stop)");
+		else {
+			snprintf(why, sizeof(why), "%s: %s", rl.desc,
+			    smtp_error(rl.c));
+			/* What was never handed out waits for the next flush. */
+			log_warnx("flush: %s", why);
+			report(&rl, "connfail", why);
+			while (rl.nextid < rl.nids)
+				settle_all(&rl, rl.ids[rl.nextid++], 0, why);
+		}
+	} else
+		smtp_quit(rl.c);
+	smtp_client_free(rl.c);
+out:
+	if (ctx != NULL)
+		SSL_CTX_free(ctx);
+	authfile_free(&af);
+	if (rl.masq_ok)
+		masq_free(&rl.masq);
+	free(rl.ids);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	return 0;
+}

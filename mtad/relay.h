@@ -1,0 +1,42 @@
+/*
+ * Smart-host delivery: one flush is one connection to the smart host
+ * carrying every due message, run in a child of the runner.  Each
+ * recipient's result is written to the queue (queue_set_rcpt) right after
+ * the server's reply, so a crash never sends it twice.
+ *
+ * The child reports to the runner over a pipe, one line per message:
+ *   "sent ID", "deferred ID", "bounced ID", and "connfail REASON" when the
+ *   connection, TLS or AUTH failed (every due message then counts deferred).
+ */
+#ifndef MTAD_RELAY_H
+#define MTAD_RELAY_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "config.h"
+#include "queue.h"
+
+/* Backoff after the n-th failed try (1, 5, 15, 30 min, then hourly). */
+time_t	relay_backoff(unsigned tries);
+
+/* What a flush would do now: messages with a remote recipient due (all
+ * pending ones when forced), and the earliest next try of the rest
+ * (0 when none).  Returns the number due, -1 on a queue error. */
+long	relay_due(struct queue *q, time_t now, int forced, time_t *next);
+
+/* Check the parts of the config only the relay uses (auth file mode and
+ * syntax, generics, masquerade).  0, or -1 with err set. */
+int	relay_check_config(const struct mtad_config *cf, char *err,
+	    size_t errlen);
+
+/*
+ * The flush itself (in the child).  *cancel turns non-zero on SIGTERM
+ * (link down, shutdown): the transaction in hand is abandoned, its
+ * message stays queued.  Returns the child's exit status.
+ */
+int	relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
+	    int reportfd, volatile sig_atomic_t *cancel);
+
+#endif
