@@ -189,7 +189,7 @@ install: all
 	@if [ -z "$(DESTDIR)" ]; then \
 		id mtad >/dev/null 2>&1 || useradd --system --user-group \
 		    --home-dir /var/spool/mtad --shell /usr/sbin/nologin mtad; \
-		install -d -o mtad -g mtad -m 750 /var/spool/mtad; \
+		install -d -o mtad -g mtad -m 755 /var/spool/mtad; \
 		install -d -m 755 $(SYSCONFDIR)/mtad; \
 	fi
 

@@ -349,6 +349,11 @@ env_parse(const char *buf, size_t len, struct qmsg *m, char *err,
 			perr(&p, "NUL byte");
 			goto fail;
 		}
+		/* The writer never puts one there (see env_format). */
+		if (has_ctl(line)) {
+			perr(&p, "control character");
+			goto fail;
+		}
 		if (parse_line(&p, line) == -1)
 			goto fail;
 		s = nl + 1;

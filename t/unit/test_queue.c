@@ -531,6 +531,10 @@ env_rejects_malformed(void **state)
 		{ "version 1\nid 0019A2B3C4D5E000123\narrival 1\nsize 1\n"
 		  "sender <>\nend\n", "no recipients" },
 		{ "version 1\nhelo\nend\n", "line 2: helo without a value" },
+		{ "version 1\nrcpt sent local 0 0 <a\x19" "b@c>\nend\n",
+		  "line 2: control character" },
+		{ "version 1\nhelo a\tb\nend\n", "line 2: control character" },
+		{ "version 1\r\nend\r\n", "line 1: control character" },
 	};
 	struct qmsg	m;
 	char		err[128];
