@@ -428,47 +428,39 @@ class SmartHost:
             except FileNotFoundError:
                 pass
 
-    def _counters(self):
+    def _jsonl(self, name):
+        out = []
         try:
-            with open(os.path.join(self.outdir, "counters.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {"connections": 0, "messages": 0}
+            with open(os.path.join(self.outdir, name), "rb") as f:
+                for line in f:
+                    if line.endswith(b"\n"):   # complete records only
+                        out.append(json.loads(line))
+        except FileNotFoundError:
+            pass
+        return out
 
     def connections(self):
         """TCP connections accepted so far (the readiness check makes none)."""
-        return self._counters()["connections"]
+        return sum(1 for e in self._jsonl("conns.jsonl")
+                   if e["ev"] == "connect")
 
     def messages(self, all=False):
-        out = []
-        for f in sorted(os.listdir(self.outdir)):
-            if not (f.startswith("msg-") and f.endswith(".json")):
-                continue
-            with open(os.path.join(self.outdir, f)) as fh:
-                rec = json.load(fh)
-            if not all and not (rec["reply"] or "").startswith("2"):
-                continue
-            with open(os.path.join(self.outdir, f[:-5] + ".eml"), "rb") as fh:
-                rec["data"] = fh.read()
-            out.append(rec)
-        return out
+        recs = self._jsonl("messages.jsonl")
+        if not all:
+            recs = [r for r in recs if (r["reply"] or "").startswith("2")]
+        if recs:
+            with open(os.path.join(self.outdir, "data.bin"), "rb") as f:
+                for r in recs:
+                    f.seek(r["data_offset"])
+                    r["data"] = f.read(r["size"])
+        return recs
 
     def wait_messages(self, n, timeout=10.0):
         return wait_for(lambda: len(self.messages()) >= n, timeout)
 
-    @staticmethod
-    def _events(path):
-        ev = []
-        with open(path) as f:
-            for line in f:
-                if line.endswith("\n"):
-                    ev.append(json.loads(line))
-        return ev
-
     def conn_log(self, n):
         """Events of connection n (1 = the first after start-up)."""
-        path = os.path.join(self.outdir, "conn-%06d.jsonl" % n)
-        return self._events(path) if os.path.exists(path) else []
+        return [e for e in self._jsonl("conns.jsonl") if e["conn"] == n]
 
     def commands(self, n=None):
         """Command lines received on connection n, or on all connections."""
