@@ -256,7 +256,7 @@ lenient_list(struct walk *w, const char *v)
 }
 
 static void
-take_list(struct walk *w, const char *value)
+take_addr_list(struct walk *w, const char *value)
 {
 	if (addr_list_parse(value, strlen(value), addr_cb, w) == -1)
 		lenient_list(w, value);
@@ -340,7 +340,7 @@ from_envelope(struct walk *w, const struct fields *f)
 			/* fetchmail uses the first usable Received only */
 			return 1;
 		}
-		take_list(w, f->v[i].value);
+		take_addr_list(w, f->v[i].value);
 		return 1;
 	}
 	return 0;
@@ -363,9 +363,9 @@ from_headers(struct walk *w, const struct fields *f)
 	for (i = 0; i < f->n; i++) {
 		for (j = 0; j < 3; j++)
 			if (name_is(&f->v[i], names[j]))
-				take_list(w, f->v[i].value);
+				take_addr_list(w, f->v[i].value);
 		if (name_is(&f->v[i], "Delivered-To"))
-			take_list(w, f->v[i].value);
+			take_addr_list(w, f->v[i].value);
 	}
 }
 
