@@ -26,6 +26,10 @@ Servers and helpers (each class documents itself below):
                                 proxy process (t/lib/tcpproxy.py): .port,
                                 .stats() .turns() .connections() .cut();
                                 faults: TcpProxy.fault(after, dir, action, conn)
+    mhtest.ScriptServer(tmp, [[{"send": ..}, {"expect": ..}, {"tls": True}]])
+                                scripted line server (t/lib/scriptserver.py) for
+                                PREAUTH, STARTTLS injection, odd replies:
+                                .port .received() .events()
 """
 
 import atexit
@@ -859,3 +863,84 @@ class TcpProxy:
         path = os.path.join(self.cfg["record"], "conn-%d.%s" % (n, direction))
         with open(path, "rb") as f:
             return f.read()
+
+
+# ---------------------------------------------------------------------------
+# Scripted server (t/lib/scriptserver.py) for what real servers will not do
+
+class ScriptServer:
+    """A line server that follows a script, stopped by PID at exit.
+
+        ss = mhtest.ScriptServer(tmp, [            # one script per connection
+            [{"send": "* PREAUTH IMAP4rev1 ready\\r\\n"},
+             {"expect": r"(\\S+) ", "send": "{1} BAD no\\r\\n"}],
+        ], tls=True, ca=ca)
+        ss.port
+        ss.events(n=None)     # log events (of connection n)
+        ss.received(n=None)   # lines the client sent (of connection n)
+        ss.connections()
+
+    Steps (see scriptserver.py): {"send": TEXT}, {"expect": REGEX} (optional
+    "send"/"reply"/"until"), {"tls": true} (handshake now; earlier client
+    bytes are discarded), {"sleep": S}, {"close": true}, {"reset": true}.
+    The last script serves every further connection.  tls=True issues a
+    certificate from `ca` (a CA is made when none is given) for 127.0.0.1
+    and "localhost"; implicit_tls=True starts TLS at once.
+    """
+
+    def __init__(self, tmp, conns, tls=False, implicit_tls=False, ca=None,
+                 name=None, port=None):
+        ScriptServer._n = getattr(ScriptServer, "_n", 0) + 1
+        name = name or "script%d" % ScriptServer._n
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        cfg = {"host": self.host, "port": self.port, "conns": conns,
+               "implicit_tls": implicit_tls,
+               "log": os.path.join(self.dir, "log.jsonl"),
+               "ready": os.path.join(self.dir, "ready")}
+        if tls or implicit_tls:
+            if ca is None:
+                ca = CA(os.path.join(self.dir, "ca"))
+            cfg["cert"], cfg["key"] = ca.issue(name, ips=[self.host],
+                                               dns=["localhost"])
+        self.ca = ca
+        self.cfg = cfg
+        self.config = os.path.join(self.dir, "config.json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f, indent=1)
+        self.logfile = os.path.join(self.dir, "stderr.log")
+        self._errf = open(self.logfile, "ab")
+        self.proc = Proc([PYTHON, os.path.join(SRC, "t/lib/scriptserver.py"),
+                          self.config], stdout=self._errf, stderr=self._errf)
+        self.pid = self.proc.pid
+        if not wait_for(lambda: os.path.exists(cfg["ready"])
+                        or self.proc.poll() is not None, 15) \
+                or self.proc.poll() is not None:
+            with open(self.logfile, errors="replace") as f:
+                raise RuntimeError("scriptserver did not start: "
+                                   + f.read()[-2000:])
+
+    def stop(self):
+        self.proc.stop()
+        self._errf.close()
+
+    def events(self, n=None):
+        out = []
+        try:
+            with open(self.cfg["log"], "rb") as f:
+                for line in f:
+                    if line.endswith(b"\n"):
+                        e = json.loads(line)
+                        if n is None or e["conn"] == n:
+                            out.append(e)
+        except FileNotFoundError:
+            pass
+        return out
+
+    def received(self, n=None):
+        return [e["line"] for e in self.events(n) if e["ev"] == "recv"]
+
+    def connections(self):
+        return sum(1 for e in self.events() if e["ev"] == "connect")
