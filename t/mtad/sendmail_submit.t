@@ -145,7 +145,7 @@ clear()
 tr = os.path.join(d, "strace.out")
 r = mhtest.run(["strace", "-f", "-o", tr, "-e", "trace=syncfs,fsync,fdatasync,renameat,renameat2,rename",
                 SENDMAIL, "-C", conf, "dave"], input="Subject: x\n\nhi\n", env=env_vars)
-calls = [l.split(" ", 1)[1] for l in open(tr).read().splitlines() if " " in l]
+calls = [l.split(None, 1)[1] for l in open(tr).read().splitlines() if " " in l.strip()]
 calls = [c for c in calls if not c.startswith("+++") and not c.startswith("---")]
 idx_sync = next((i for i, c in enumerate(calls) if c.startswith(("syncfs", "fdatasync"))), None)
 idx_env = next((i for i, c in enumerate(calls) if c.startswith("rename") and ".env\")" in c), None)
