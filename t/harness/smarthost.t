@@ -241,6 +241,17 @@ except smtplib.SMTPAuthenticationError as e:
 s.quit()
 sh.stop()
 
+# Over a command's stdin/stdout (smarthost-command): swaks speaks through it.
+import subprocess
+sh = mhtest.SmartHost(tmp, name="sh-pipe")
+r = mhtest.run(["swaks", "--pipe", mhtest.stdio_command(sh.port), "--from", "a@example.org",
+                "--to", "b@example.net", "--helo", "c.test", "--body", "via a pipe"], timeout=30)
+t.eq(r.returncode, 0, "swaks over stdio_command() delivers", )
+m = sh.messages()
+t.ok(len(m) == 1 and b"via a pipe" in m[0]["data"], "message arrived through the relay command",
+     r.out + r.err)
+sh.stop()
+
 # A refusing greeting.
 sh = mhtest.SmartHost(tmp, name="sh-421", greeting="421 4.3.2 busy")
 try:

@@ -19,6 +19,8 @@ Servers and helpers (each class documents itself below):
     mhtest.SmartHost(tmp, tls="none"|"starttls"|"smtps", ca=, auth={u: pw}, ...)
                                 aiosmtpd smart host process (t/lib/smarthost.py):
                                 .port .messages() .connections() .commands()
+    mhtest.stdio_command(port)  shell command relaying stdin/stdout to a port
+                                (for smarthost-command)
     mhtest.Dovecot(tmp, users={u: pw}, ca=, ssl=True, compress=False)
                                 private Dovecot: .pop3 .pop3s .imap .imaps ports,
                                 .deliver(user, bytes) .count(user) .messages(user)
@@ -349,6 +351,13 @@ def _openssl(args):
 # Smart host (t/lib/smarthost.py, aiosmtpd in its own process)
 
 PYTHON = "/usr/bin/python3"
+
+
+def stdio_command(port, host="127.0.0.1"):
+    """A shell command speaking to host:port over its stdin/stdout (for
+    mtad's smarthost-command): "/usr/bin/python3 .../stdio2tcp.py HOST PORT"."""
+    return "%s %s %s %d" % (PYTHON, os.path.join(SRC, "t/lib/stdio2tcp.py"),
+                            host, port)
 
 
 class SmartHost:
