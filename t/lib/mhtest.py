@@ -556,10 +556,13 @@ class Dovecot:
             pw = pwd.getpwnam("mail")
             uid, gid = pw.pw_uid, pw.pw_gid
             internal, login = "dovecot", "dovenull"
+            group = "dovecot"
             chroot = ""
         else:
             # Unprivileged: Dovecot cannot change users; run all as us.
+            import grp
             internal = login = me
+            group = grp.getgrgid(os.getgid()).gr_name
             chroot = "  chroot =\n"
         self.passwd = os.path.join(self.dir, "passwd")
         with open(self.passwd, "w") as f:
@@ -601,7 +604,7 @@ hostname = {hostname}
 login_greeting = Dovecot ready.
 login_trusted_networks =
 default_internal_user = {internal}
-default_internal_group = {internal}
+default_internal_group = {group}
 default_login_user = {login}
 first_valid_uid = 1
 first_valid_gid = 1
