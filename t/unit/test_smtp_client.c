@@ -393,6 +393,46 @@ no_auth_in_plaintext(void **state)
 }
 
 static void
+helo_fallback_lockstep(void **state)
+{
+	static const char *const script[] = {
+	    "220 old server\r\n", "<read1>", "502 what?\r\n", "<read1>",
+	    "250 hello\r\n", "<read1>", "250 ok\r\n", "<read1>",
+	    "250 ok\r\n", "<read1>", "354 go\r\n", "<read2>",
+	    "250 done\r\n", "<read1>", NULL };
+	struct smtp_client	*c;
+	struct smtp_rcpt	 rc[1] = { { .addr = "a@x" } };
+	struct smtp_msg		 m;
+	char			 log[] = "/tmp/mh-smtp-XXXXXX";
+	int			 sv[2], lfd;
+	pid_t			 pid;
+
+	lfd = mkstemp(log);
+	close(lfd);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = server(sv[1], script, log);
+	close(sv[1]);
+	c = client(sv[0], NULL);
+	assert_int_equal(smtp_hello(c), 0);
+	assert_int_equal(smtp_caps(c)->flags, 0);
+	memset(&m, 0, sizeof(m));
+	m.sender = "s@x";
+	m.rcpts = rc;
+	m.nrcpts = 1;
+	m.fd = -1;
+	m.prefix = "hi\n";
+	m.prefixlen = 3;
+	m.eightbit = 1;		/* no 8BITMIME offered: no BODY= */
+	assert_int_equal(smtp_send(c, &m), 0);
+	assert_int_equal(rc[0].reply.code, 250);
+	smtp_client_free(c);
+	waitpid(pid, NULL, 0);
+	assert_string_equal(slurp(log), "EHLO client.test\r\nHELO client.test\r\n"
+	    "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nDATA\r\nhi\r\n.\r\n");
+	unlink(log);
+}
+
+static void
 oversize_reply_is_protocol_error(void **state)
 {
 	static char	 huge[SMTP_REPLY_LINE_MAX + 100];
@@ -428,6 +468,7 @@ main(void)
 		cmocka_unit_test(pipelined_replies_matched),
 		cmocka_unit_test(hangup_mid_data_claims_nothing),
 		cmocka_unit_test(no_auth_in_plaintext),
+		cmocka_unit_test(helo_fallback_lockstep),
 		cmocka_unit_test(oversize_reply_is_protocol_error),
 	};
 
