@@ -54,7 +54,9 @@ PROGS := $(if $(wildcard mtad/mtad.c),$(B)/mtad/mtad) \
 	 $(if $(wildcard mtad/mtactl.c),$(B)/mtad/mtactl) \
 	 $(if $(wildcard mtad/sendmail.c),$(B)/mtad/mtad-sendmail) \
 	 $(if $(wildcard fetchd/fetchd.c),$(B)/fetchd/fetchd)
-UNITS := $(patsubst t/unit/test_%.c,$(B)/t/unit/%.t,$(UNIT_SRC))
+# Unit test binaries stay under the object dir: never in the source tree,
+# where prove -r t/ would pick up stale ones.
+UNITS := $(patsubst t/unit/test_%.c,$(O)/t/unit/%.t,$(UNIT_SRC))
 PROG_LIBS := $(LIBMTAD) $(LIBFETCHD) $(LIBMAILHUB)
 
 .PHONY: all progs units deps check run install install-compat clean bench fuzz
@@ -95,7 +97,7 @@ $(B)/t/common/%: $(O)/t/common/%.o $(PROG_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
 
-$(B)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS)
+$(O)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
 
@@ -136,7 +138,7 @@ check: deps
 	ASAN_OPTIONS=log_path=$(SANDIR)/sanitizer/asan:detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=log_path=$(SANDIR)/sanitizer/ubsan:print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp \
-	prove -v -r -j2 --timer t/ build-san/t/unit/
+	prove -v -r -j2 --timer t/ build-san/obj/t/unit/
 	@if [ -n "$$(ls -A $(SANDIR)/sanitizer)" ]; then \
 		echo "sanitizer reports:"; cat $(SANDIR)/sanitizer/*; exit 1; fi
 
