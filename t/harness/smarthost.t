@@ -252,6 +252,20 @@ t.ok(len(m) == 1 and b"via a pipe" in m[0]["data"], "message arrived through the
      r.out + r.err)
 sh.stop()
 
+# Slow greeting, short idle timeout.
+import time
+sh = mhtest.SmartHost(tmp, name="sh-slow", greeting_delay=0.5, timeout=1)
+t0 = time.monotonic()
+s = smtplib.SMTP("127.0.0.1", sh.port, timeout=5)
+t.ok(time.monotonic() - t0 >= 0.45, "greeting_delay holds the greeting back")
+time.sleep(1.5)
+try:
+    s.noop()
+    t.ok(False, "idle timeout")
+except (smtplib.SMTPServerDisconnected, ConnectionError):
+    t.ok(True, "timeout=1: an idle client is dropped")
+sh.stop()
+
 # A refusing greeting.
 sh = mhtest.SmartHost(tmp, name="sh-421", greeting="421 4.3.2 busy")
 try:

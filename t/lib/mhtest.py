@@ -387,7 +387,8 @@ class SmartHost:
     (auth_mechs, auth_required, auth_require_tls, require_starttls,
     pipelining, chunking, size, rcpt, mail, data_replies,
     drop_after_messages, drop_before_reply, drop_in_data, reply_delay,
-    greeting, tokens, hostname).
+    greeting, greeting_delay, timeout, ehlo, ehlo_extra, starttls_reply,
+    auth_reply, tokens, hostname).
 
     Each record from messages() is the JSON envelope (see smarthost.py) plus
     "data": the message bytes exactly as received (dot-unstuffed).

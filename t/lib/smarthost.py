@@ -45,6 +45,8 @@ CONFIG.json keys (all optional except port and outdir):
   drop_in_data        [N, K]: close the connection after K bytes of the N-th
                       message's DATA/BDAT payload (recorded, reply null)
   reply_delay         seconds to wait before answering each DATA/BDAT LAST
+  greeting_delay      seconds to wait before the greeting
+  timeout             idle seconds before the server hangs up (default 60)
   greeting            refuse every connection with this line (e.g.
                       "421 4.3.2 busy"), then hang up
 
@@ -389,6 +391,8 @@ class Server(SMTP):
         super().connection_lost(error)
 
     async def _handle_client(self):
+        if self.state.cfg.get("greeting_delay"):
+            await asyncio.sleep(self.state.cfg["greeting_delay"])
         g = self.state.cfg.get("greeting")
         if g:
             # A scripted refusal (e.g. "421 4.3.2 busy"): say it, hang up.
@@ -606,7 +610,7 @@ def main():
                                 and tls != "smtps"),
               auth_exclude_mechanism=exclude,
               authenticator=handler.authenticator,
-              timeout=60)
+              timeout=cfg.get("timeout", 60))
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
