@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,7 @@
 
 #define RELAY_CONNECT_MS	60000
 #define RELAY_MAX_IDS		100000
+#define RELAY_PICKUP_SOCK	"mtad.sock"	/* mtad.h's MTAD_PICKUP_SOCK */
 
 struct outmsg {
 	struct smtp_msg		 sm;
@@ -218,6 +221,31 @@ classify(const struct relay *rl, const struct qmsg *m, int code)
 	return OUT_DEFERRED;
 }
 
+/*
+ * A DSN for a local sender is delivered by mtad's loop, not here: tell it
+ * the ID over its pickup socket.  If the datagram is lost, mtad finds the
+ * DSN when it next scans the queue.
+ */
+static void
+poke_local(struct relay *rl, const char id[QID_SIZE])
+{
+	struct sockaddr_un	sun;
+	char			msg[64];
+	int			fd, n;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
+	    rl->cf->spool, RELAY_PICKUP_SOCK) >= sizeof(sun.sun_path))
+		return;
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	n = snprintf(msg, sizeof(msg), "deliver %s", id);
+	(void)sendto(fd, msg, n, MSG_DONTWAIT, (struct sockaddr *)&sun,
+	    sizeof(sun));
+	close(fd);
+}
+
 static void
 defer_rcpt(struct relay *rl, struct qmsg *m, size_t idx, const char *rcpt,
     const char *reply, time_t start)
@@ -247,7 +275,7 @@ settle(struct relay *rl, struct qmsg *m, int datafd, struct verdict *v,
 	char			 rcpt[ADDR_MAX + 1], newid[QID_SIZE];
 	char			(*why)[SMTP_REPLY_TEXT_MAX + 64] = NULL;
 	size_t			 i, nb = 0;
-	int			 rv = -1;
+	int			 rv = -1, local = 0;
 
 	if ((cls = calloc(nv, sizeof(*cls))) == NULL)
 		return;
@@ -292,7 +320,9 @@ settle(struct relay *rl, struct qmsg *m, int datafd, struct verdict *v,
 				br[nb++].reason = why[i];
 			}
 			rv = bounce_queue(rl->cf, rl->q, m, datafd, br, nb,
-			    newid, NULL);
+			    newid, &local);
+			if (rv == 1 && local)
+				poke_local(rl, newid);
 		}
 		if (rv == -1)
 			log_warn("%s: cannot queue a DSN; the recipients "
