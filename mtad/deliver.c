@@ -66,6 +66,45 @@ struct rcpt_run {
 	size_t			 nretry;
 };
 
+/*
+ * "As root" means a real uid of 0: while the queue is being written the
+ * effective ids are the spool owner's (see queue_ids), root comes back in
+ * each delivery child.
+ */
+static int
+privileged(void)
+{
+	return getuid() == 0;
+}
+
+/*
+ * Files this process adds to the queue (envelope updates, clones, DSNs)
+ * must belong to the spool's owner, the unprivileged daemon that reads
+ * them later: write them with its effective ids.  1 if switched.
+ */
+static int
+queue_ids(struct queue *q)
+{
+	struct stat	st;
+
+	if (geteuid() != 0 || fstat(q->dirfd, &st) == -1 || st.st_uid == 0)
+		return 0;
+	if (setresgid(-1, st.st_gid, -1) == -1)
+		return 0;
+	if (setresuid(-1, st.st_uid, -1) == -1) {
+		(void)setresgid(-1, 0, -1);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+root_ids(void)
+{
+	if (setresuid(-1, 0, -1) == -1 || setresgid(-1, 0, -1) == -1)
+		log_warn("cannot take root back");
+}
+
 static const struct deliverer *
 backend(const struct mtad_config *cf)
 {
@@ -140,8 +179,10 @@ drop_to(const struct runas *ra, gid_t extra_gid)
 	gid_t	groups[NGROUPS_MAX + 1];
 	int	n = NGROUPS_MAX;
 
-	if (geteuid() != 0)
+	if (!privileged())
 		return 0;
+	if (setresuid(0, 0, 0) == -1 || setresgid(0, 0, 0) == -1)
+		return -1;
 	if (getgrouplist(ra->user, ra->gid, groups, &n) == -1)
 		n = 0;
 	if (extra_gid != (gid_t)-1 && n < NGROUPS_MAX + 1)
@@ -167,7 +208,8 @@ prepare_mbox(const struct mtad_config *cf, const struct runas *ra)
 	struct stat	 st;
 	int		 fd;
 
-	if (geteuid() != 0 || stat(dir, &st) == -1)
+	if (!privileged() || setresuid(0, 0, 0) == -1 ||
+	    setresgid(0, 0, 0) == -1 || stat(dir, &st) == -1)
 		return (gid_t)-1;
 	if (snprintf(path, sizeof(path), "%s/%s", dir, ra->user) >=
 	    (int)sizeof(path))
@@ -334,7 +376,7 @@ runas_for(const struct mtad_config *cf, const struct alias_target *t,
 	struct passwd	*pw;
 	const char	*user = cf->user ? cf->user : "mtad";
 
-	if (geteuid() != 0)
+	if (!privileged())
 		pw = getpwuid(geteuid());
 	else if (t->from_include && t->include_uid != 0)
 		pw = getpwuid(t->include_uid);
@@ -345,7 +387,7 @@ runas_for(const struct mtad_config *cf, const struct alias_target *t,
 		    "(mtad user %s)", t->value, user);
 		return -1;
 	}
-	if (t->from_include && t->include_uid != 0 && geteuid() == 0)
+	if (t->from_include && t->include_uid != 0 && privileged())
 		ra->gid = t->include_gid;
 	return 0;
 }
@@ -415,6 +457,9 @@ deliver_target(const struct alias_target *t, void *arg)
 	return 0;
 }
 
+static int	write_clone(const struct mtad_config *, struct queue *,
+		    const struct qmsg *, int, char **, size_t);
+
 /*
  * A copy of the message for targets that leave it: remote addresses from
  * the aliases (for the smart host) and local users still to be retried
@@ -423,6 +468,19 @@ deliver_target(const struct alias_target *t, void *arg)
 static int
 requeue(const struct mtad_config *cf, struct queue *q, const struct qmsg *m,
     int datafd, char **addrs, size_t n)
+{
+	int	sw, ret;
+
+	sw = queue_ids(q);
+	ret = write_clone(cf, q, m, datafd, addrs, n);
+	if (sw)
+		root_ids();
+	return ret;
+}
+
+static int
+write_clone(const struct mtad_config *cf, struct queue *q,
+    const struct qmsg *m, int datafd, char **addrs, size_t n)
 {
 	struct qwriter	 w, *wp = &w;
 	struct qmsg	 c;
@@ -550,9 +608,12 @@ settle(struct queue *q, struct qmsg *m, size_t idx, const char *addr,
     enum qrcpt_state st, const char *text, time_t next, time_t start)
 {
 	char	stat[600];
+	int	sw = queue_ids(q);
 
 	if (queue_set_rcpt(q, m, idx, st, text, next) == -1)
 		log_warn("%s: cannot record the result for <%s>", m->id, addr);
+	if (sw)
+		root_ids();
 	if (st == QR_SENT)
 		snprintf(stat, sizeof(stat), "Sent");
 	else if (st == QR_BOUNCED)
@@ -675,10 +736,11 @@ local_deliver_message(const struct mtad_config *cf, struct queue *q,
 	int			 datafd, aliases_ok = 1, nerr, local = 0;
 
 	if (queue_load(q, id, &m) == -1) {
-		if (errno == ENOENT)
-			return 0;	/* done by someone else meanwhile */
-		log_warn("%s: cannot read envelope", id);
-		return -1;
+		int gone = errno == ENOENT;	/* done by someone meanwhile */
+
+		if (!gone)
+			log_warn("%s: cannot read envelope", id);
+		return gone ? 0 : -1;
 	}
 	if ((datafd = queue_open_data(q, id)) == -1) {
 		log_warn("%s: cannot open message", id);
@@ -763,8 +825,12 @@ local_deliver_message(const struct mtad_config *cf, struct queue *q,
 				br[i].reason = fails[i].reason ?
 				    fails[i].reason : "554 5.0.0 failed";
 			}
+			int sw = queue_ids(q);
+
 			rc = bounce_queue(cf, q, &m, datafd, br, nfails, newid,
 			    &local);
+			if (sw)
+				root_ids();
 			free(br);
 		}
 		for (i = 0; i < npb; i++) {

@@ -694,6 +694,60 @@ dsn_of_a_null_sender_goes_to_postmaster(void **state)
 	assert_non_null(strstr(buf, "\n\nSubject: x\n\n--ID/hub.lan--\n"));
 }
 
+static void
+as_root_each_delivery_runs_as_its_user(void **state)
+{
+	struct qfix	*f = *state;
+	struct passwd	*pw = getpwnam("nobody");
+	struct stat	 st;
+	char		 id[QID_SIZE], path[256], text[512], env[300];
+	const char	*rcpts[3] = { "nobody@hub.lan", "pipeme@hub.lan",
+			    "far@remote.example" };
+	static const char *const sub[] = { "", "/queue", "/tmp", "/maildrop" };
+
+	if (getuid() != 0 || pw == NULL)
+		skip();
+	/* The daemon's spool belongs to its unprivileged user. */
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s%s", f->spool, sub[i]);
+		assert_int_equal(chown(path, pw->pw_uid, pw->pw_gid), 0);
+	}
+	f->cf.user = "nobody";
+	chmod(f->dir, 0755);
+	snprintf(path, sizeof(path), "%s/out", f->dir);
+	mkdir(path, 01777);
+	chmod(path, 01777);
+	snprintf(text, sizeof(text), "pipeme: \"|id -u > %s/out/pipe.uid\"\n",
+	    f->dir);
+	{
+		FILE *fp = fopen(f->aliases, "w");
+
+		fputs(text, fp);
+		fclose(fp);
+	}
+	/* Queued by the daemon, as its user. */
+	assert_int_equal(setresgid(-1, pw->pw_gid, -1), 0);
+	assert_int_equal(setresuid(-1, pw->pw_uid, -1), 0);
+	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 3, id);
+	assert_int_equal(setresuid(-1, 0, -1), 0);
+	assert_int_equal(setresgid(-1, 0, -1), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(geteuid(), 0);
+	assert_int_equal(getegid(), 0);
+
+	snprintf(path, sizeof(path), "%s/nobody", f->mail);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, pw->pw_uid);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/out/pipe.uid", f->dir);
+	snprintf(text, sizeof(text), "%u\n", (unsigned)pw->pw_uid);
+	assert_string_equal(slurp(path, NULL), text);
+	/* The rewritten envelope is still readable by the daemon. */
+	snprintf(env, sizeof(env), "%s/queue/%s.env", f->spool, id);
+	assert_int_equal(stat(env, &st), 0);
+	assert_int_equal(st.st_uid, pw->pw_uid);
+}
+
 int
 main(void)
 {
@@ -719,6 +773,8 @@ main(void)
 		    deferred_rcpt_waits_with_backoff, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(
 		    dsn_of_a_null_sender_goes_to_postmaster, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    as_root_each_delivery_runs_as_its_user, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
