@@ -4,7 +4,10 @@
 # refused before anything is sent, a server without STARTTLS gets no AUTH
 # and no mail, and credentials never go out in plaintext.
 import os
+import socket
+import ssl
 import sys
+import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
@@ -73,4 +76,64 @@ r = smtpc(sh, MSG, tmp, tls="none", user="isp", password="s3cret-pw",
           plain_ok=True)
 t.eq(r["rc"], 0, "plaintext AUTH to loopback only when the caller allows it") \
     or t.diag(show(r))
+
+# STARTTLS injection (CVE-2011-0411 class): a man in the middle appends a
+# reply to the server's 220.  Read as the answer to the EHLO inside TLS it
+# would fail the session; the client discards it with the plaintext.
+cert, key = ca.issue("fake-smtp", ips=["127.0.0.1"])
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+sctx.load_cert_chain(cert, key)
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(1)
+seen = []
+
+
+class Fake:
+    host, port = "127.0.0.1", lsock.getsockname()[1]
+
+
+def fake_smtp():
+    conn, _ = lsock.accept()
+    conn.settimeout(10)
+    f = conn.makefile("rb")
+    conn.sendall(b"220 fake ESMTP\r\n")
+    seen.append(f.readline())                               # EHLO
+    conn.sendall(b"250-fake\r\n250 STARTTLS\r\n")
+    seen.append(f.readline())                               # STARTTLS
+    conn.sendall(b"220 go ahead\r\n554 5.7.0 injected\r\n")
+    s = sctx.wrap_socket(conn, server_side=True)
+    f = s.makefile("rb")
+    replies = {b"EHLO": b"250-fake\r\n250 PIPELINING\r\n", b"MAIL": b"250 ok\r\n",
+               b"RCPT": b"250 ok\r\n", b"DATA": b"354 go\r\n",
+               b"QUIT": b"221 bye\r\n"}
+    data = False
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        seen.append(line)
+        if data:
+            if line == b".\r\n":
+                data = False
+                s.sendall(b"250 2.0.0 queued\r\n")
+            continue
+        w = line.split()[0].upper() if line.split() else b""
+        data = w == b"DATA"
+        s.sendall(replies.get(w, b"500 what\r\n"))
+        if w == b"QUIT":
+            break
+    s.close()
+
+
+th = threading.Thread(target=fake_smtp, daemon=True)
+th.start()
+r = smtpc(Fake, MSG, tmp, tls="starttls", ca=ca.ca_file)
+th.join(10)
+t.eq(r["rc"], 0, "reply injected before the TLS handshake is not read as a reply") \
+    or t.diag(show(r))
+t.like(r["trace"], "discarded 20 octets received before the TLS handshake",
+       "the discard is logged")
+t.eq(r["msgs"][0]["rcpts"]["x@isp.example"][0] if r["msgs"] else None, 250,
+     "and the message went through over TLS")
 t.done()
