@@ -620,39 +620,67 @@ open_socket(struct relay *rl, char *err, size_t errlen)
 	return st;
 }
 
+/* Each line the command writes to stderr becomes a log line. */
+static void
+log_stderr(int fd)
+{
+	char	 buf[1024];
+	size_t	 len = 0;
+	ssize_t	 n;
+	char	*nl;
+
+	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += n;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n')) != NULL ||
+		    len == sizeof(buf) - 1) {
+			if (nl == NULL)
+				nl = buf + len - 1;
+			*nl = '\0';
+			log_warnx("smarthost-command: %s", buf);
+			len -= nl + 1 - buf;
+			memmove(buf, nl + 1, len + 1);
+		}
+	}
+	if (len > 0)
+		log_warnx("smarthost-command: %s", buf);
+}
+
 /* SMTP over `sh -c CMD`'s stdio (an SSH tunnel to a private relay). */
 static struct stream *
 open_command(struct relay *rl, char *err, size_t errlen)
 {
 	struct stream	*st;
-	int		 in[2], out[2];
+	int		 in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	int		 ep[2] = { -1, -1 };
 	pid_t		 pid;
 
 	snprintf(rl->host, sizeof(rl->host), "smarthost-command");
 	snprintf(rl->desc, sizeof(rl->desc), "[%s]", rl->cf->smarthost_command);
-	if (pipe2(in, O_CLOEXEC) == -1)
+	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1 ||
+	    pipe2(ep, O_CLOEXEC) == -1)
 		goto fail;
-	if (pipe2(out, O_CLOEXEC) == -1) {
-		close(in[0]);
-		close(in[1]);
+	if ((pid = fork()) == -1)
 		goto fail;
-	}
-	if ((pid = fork()) == -1) {
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		goto fail;
-	}
 	if (pid == 0) {
 		dup2(in[0], 0);
 		dup2(out[1], 1);
+		dup2(ep[1], 2);
 		execl("/bin/sh", "sh", "-c", rl->cf->smarthost_command,
 		    (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
 	close(out[1]);
+	close(ep[1]);
+	in[0] = out[1] = ep[1] = -1;
+	if ((pid = fork()) == 0) {
+		close(in[1]);
+		close(out[0]);
+		log_stderr(ep[0]);
+		_exit(0);
+	}
+	close(ep[0]);
 	if ((st = stream_fds(out[0], in[1], 0, err, errlen)) == NULL) {
 		close(out[0]);
 		close(in[1]);
@@ -660,6 +688,14 @@ open_command(struct relay *rl, char *err, size_t errlen)
 	return st;
 fail:
 	snprintf(err, errlen, "smarthost-command: %s", strerror(errno));
+	for (pid = 0; pid < 2; pid++) {
+		if (in[pid] != -1)
+			close(in[pid]);
+		if (out[pid] != -1)
+			close(out[pid]);
+		if (ep[pid] != -1)
+			close(ep[pid]);
+	}
 	return NULL;
 }
 
