@@ -675,8 +675,11 @@ open_command(struct relay *rl, char *err, size_t errlen)
 	close(ep[1]);
 	in[0] = out[1] = ep[1] = -1;
 	if ((pid = fork()) == 0) {
+		/* Only the command's stderr: the runner waits for EOF on
+		 * the report pipe, which must not outlive this flush. */
 		close(in[1]);
 		close(out[0]);
+		close(rl->reportfd);
 		log_stderr(ep[0]);
 		_exit(0);
 	}
