@@ -434,7 +434,8 @@ load(const char *path, struct errsink *es)
 	flush_entry(&tp);
 	free(buf);
 
-	qsort(t->e, t->n, sizeof(*t->e), entry_cmp);
+	if (t->n > 0)
+		qsort(t->e, t->n, sizeof(*t->e), entry_cmp);
 	/* Keep the first of duplicate names, as Postfix does, and say so. */
 	for (size_t i = 1; i < t->n; ) {
 		if (strcmp(t->e[i].name, t->e[i - 1].name) != 0) {

@@ -215,8 +215,21 @@ missing_file_is_empty_and_check_says_so(void **state)
 	FILE			*out;
 	int			 n = -1;
 
+
 	t = alias_load("/nonexistent/aliases", NULL, &n);
 	assert_non_null(t);
+	assert_int_equal(n, 0);
+	assert_int_equal(alias_count(t), 0);
+	alias_free(t);
+
+	/* Empty, or nothing but comments: no aliases, no errors. */
+	t = load_text(f, "", errs, sizeof(errs), &n);
+	assert_non_null(t);
+	assert_int_equal(n, 0);
+	assert_int_equal(alias_count(t), 0);
+	assert_false(alias_exists(t, "root"));
+	alias_free(t);
+	t = load_text(f, "# only\n\n   # comments\n", errs, sizeof(errs), &n);
 	assert_int_equal(n, 0);
 	assert_int_equal(alias_count(t), 0);
 	alias_free(t);
