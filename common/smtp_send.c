@@ -474,10 +474,15 @@ smtp_send_batch(struct smtp_client *c, const struct smtp_batch *b)
 		return -1;
 	}
 	for (;;) {
-		/* a bounded number in flight: next() may open files */
-		while (c->nfly >= SMTP_FLY_MAX && c->qlen > 0)
-			if (drain_one(c) == -1)
-				goto fail;
+		/*
+		 * A bounded number in flight (next() may open files).  When
+		 * full, wait until half are done rather than one: fewer turns,
+		 * and the newest stay in flight so the line never idles.
+		 */
+		if (c->nfly >= SMTP_FLY_MAX)
+			while (c->nfly > SMTP_FLY_MAX / 2 && c->qlen > 0)
+				if (drain_one(c) == -1)
+					goto fail;
 		if (c->nfly >= SMTP_FLY_MAX) {
 			/* cannot happen: in-flight messages always await replies */
 			smtp_set_error(c, SMTP_ERR_LOCAL, NULL, "pipeline stuck");
