@@ -182,8 +182,7 @@ split_targets(const char *s, struct strvec *out, char *err, size_t errlen)
 			snprintf(err, errlen, "unterminated quote");
 			goto fail;
 		}
-		while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
-		    buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
 			len--;
 		buf[len] = '\0';
 		if (*s == ',')

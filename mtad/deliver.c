@@ -514,6 +514,9 @@ write_clone(const struct mtad_config *cf, struct queue *q,
 		rc[i].addr = addrs[i];
 		rc[i].local = at == NULL || config_is_local_domain(cf, at + 1);
 		rc[i].state = QR_PENDING;
+		/* A local user here was just deferred: not again at once. */
+		if (rc[i].local)
+			rc[i].next_try = time(NULL) + RETRY_FIRST;
 	}
 	if (qwriter_finish(&w, &c) == -1) {
 		free(rc);

@@ -242,24 +242,29 @@ mbox_append(const char *path, const struct delivery *d, struct dresult *r)
 	memset(r, 0, sizeof(*r));
 	if (snprintf(lock, sizeof(lock), "%s.lock", path) >=
 	    (int)sizeof(lock)) {
-		set(r, DELIVER_BOUNCE, "554 5.3.5 %s: %s", path, strerror(ENAMETOOLONG));
+		set(r, DELIVER_BOUNCE, "554 5.3.5 %s: %s",
+		    path, strerror(ENAMETOOLONG));
 		return;
 	}
 	if ((locked = dotlock(lock)) == -1) {
 		if (errno == EWOULDBLOCK)
-			set(r, DELIVER_DEFER, "450 4.2.0 %s: %s (locked)", lock, strerror(errno));
+			set(r, DELIVER_DEFER, "450 4.2.0 %s: %s (locked)",
+			    lock, strerror(errno));
 		else
-			set(r, DELIVER_DEFER, "451 4.3.0 %s: %s", lock, strerror(errno));
+			set(r, DELIVER_DEFER, "451 4.3.0 %s: %s",
+			    lock, strerror(errno));
 		return;
 	}
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
 	    O_NOCTTY, 0600);
 	if (fd == -1) {
-		set(r, DELIVER_DEFER, "451 4.3.0 %s: %s", path, strerror(errno));
+		set(r, DELIVER_DEFER, "451 4.3.0 %s: %s",
+		    path, strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) == -1) {
-		set(r, DELIVER_DEFER, "451 4.3.0 %s: %s", path, strerror(errno));
+		set(r, DELIVER_DEFER, "451 4.3.0 %s: %s",
+		    path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
@@ -270,12 +275,14 @@ mbox_append(const char *path, const struct delivery *d, struct dresult *r)
 		goto out;
 	}
 	if (fcntl_lock(fd) == -1) {
-		set(r, DELIVER_DEFER, "450 4.2.0 %s: %s (locked)", path, strerror(errno));
+		set(r, DELIVER_DEFER, "450 4.2.0 %s: %s (locked)",
+		    path, strerror(errno));
 		goto out;
 	}
 	if ((orig = lseek(fd, 0, SEEK_END)) == -1 ||
 	    (ob = calloc(1, sizeof(*ob))) == NULL) {
-		set(r, DELIVER_DEFER, "451 4.3.0 %s: %s", path, strerror(errno));
+		set(r, DELIVER_DEFER, "451 4.3.0 %s: %s",
+		    path, strerror(errno));
 		goto out;
 	}
 	ob->fd = fd;

@@ -748,6 +748,67 @@ as_root_each_delivery_runs_as_its_user(void **state)
 	assert_int_equal(st.st_uid, pw->pw_uid);
 }
 
+struct clone_scan {
+	const char	*orig;
+	char		 id[QID_SIZE];
+};
+
+static int
+find_clone(const char *id, void *arg)
+{
+	struct clone_scan *cs = arg;
+
+	if (strcmp(id, cs->orig) != 0)
+		memcpy(cs->id, id, QID_SIZE);
+	return 0;
+}
+
+static void
+partly_delivered_list_retries_only_the_rest(void **state)
+{
+	struct qfix		*f = *state;
+	struct clone_scan	 cs;
+	struct qmsg		 m;
+	char			 id[QID_SIZE], cmd[256], text[256], path[256];
+	const char		*rcpts[1] = { "both@hub.lan" };
+	time_t			 now = time(NULL);
+
+	chmod(f->dir, 0755);
+	snprintf(text, sizeof(text), "both: %s, nobody\n", f->me);
+	{
+		FILE *fp = fopen(f->aliases, "w");
+
+		fputs(text, fp);
+		fclose(fp);
+	}
+	snprintf(path, sizeof(path), "%s/out", f->dir);
+	mkdir(path, 01777);
+	chmod(path, 01777);
+	snprintf(cmd, sizeof(cmd), "case %%u in nobody) exit 75;; esac; "
+	    "cat >> %s/out/seen", f->dir);
+	f->cf.mailbox = MAILBOX_MDA;
+	f->cf.mailbox_arg = cmd;
+	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+
+	/* The list is done; nobody waits in a clone, the other member
+	 * has the message once. */
+	assert_int_equal(queue_load(&f->q, id, &m), -1);
+	assert_int_equal(queued(f), 1);
+	memset(&cs, 0, sizeof(cs));
+	cs.orig = id;
+	queue_scan(&f->q, find_clone, &cs);
+	assert_int_equal(queue_load(&f->q, cs.id, &m), 0);
+	assert_int_equal(m.nrcpts, 1);
+	assert_string_equal(m.rcpts[0].addr, "nobody@hub.lan");
+	assert_int_equal(m.rcpts[0].local, 1);
+	assert_true(m.rcpts[0].next_try >= now + 300);
+	assert_string_equal(m.sender, "eddy@remote.example");
+	qmsg_free(&m);
+	snprintf(path, sizeof(path), "%s/out/seen", f->dir);
+	assert_string_equal(slurp(path, NULL), orig_msg);
+}
+
 int
 main(void)
 {
@@ -775,6 +836,9 @@ main(void)
 		    dsn_of_a_null_sender_goes_to_postmaster, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(
 		    as_root_each_delivery_runs_as_its_user, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    partly_delivered_list_retries_only_the_rest, qsetup,
+		    qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
