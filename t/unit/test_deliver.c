@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -206,6 +208,77 @@ mbox_rolls_back_on_write_error(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 15);
 	assert_string_equal(slurp(path, &len), "From a x\n\nold\n\n");
+}
+
+static void
+mbox_waits_for_a_reader_lock(void **state)
+{
+	struct fixture	*f = *state;
+	struct dresult	 r;
+	struct flock	 fl;
+	char		 path[128], lock[140];
+	struct timespec	 t0, t1;
+	pid_t		 pid;
+	int		 fd, p[2], status;
+
+	snprintf(path, sizeof(path), "%s/bob", f->dir);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	message(f, "Subject: locked\n\nx\n", 19);
+
+	/* A MUA holds the fcntl lock for a second. */
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_SETLK, &fl) == -1)
+			_exit(1);
+		(void)write(p[1], "x", 1);
+		sleep(1);
+		_exit(0);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], lock + sizeof(lock) - 1, 1), 1);
+	close(p[0]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deliver_mbox.deliver(&f->d, &r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r.status, DELIVER_OK);
+	/* It waited for the lock rather than writing under the MUA. */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec -
+	    t0.tv_nsec) / 1000000 >= 500);
+	waitpid(pid, &status, 0);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_non_null(strstr(slurp(path, NULL), "Subject: locked"));
+
+	/* And a fresh dotlock, removed after a second. */
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	close(open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600));
+	if ((pid = fork()) == 0) {
+		sleep(1);
+		unlink(lock);
+		_exit(0);
+	}
+	message(f, "Subject: dotlocked\n\nx\n", 22);
+	deliver_mbox.deliver(&f->d, &r);
+	waitpid(pid, &status, 0);
+	assert_int_equal(r.status, DELIVER_OK);
+	assert_non_null(strstr(slurp(path, NULL), "Subject: dotlocked"));
+	assert_int_equal(access(lock, F_OK), -1);
+
+	/* A stale dotlock (a crashed MUA) is broken. */
+	close(open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600));
+	{
+		struct timespec old[2] = { { time(NULL) - 3600, 0 },
+		    { time(NULL) - 3600, 0 } };
+
+		assert_int_equal(utimensat(AT_FDCWD, lock, old, 0), 0);
+	}
+	message(f, "Subject: stale\n\nx\n", 18);
+	deliver_mbox.deliver(&f->d, &r);
+	assert_int_equal(r.status, DELIVER_OK);
+	assert_non_null(strstr(slurp(path, NULL), "Subject: stale"));
 }
 
 static void
@@ -818,6 +891,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(mbox_rolls_back_on_write_error,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(mbox_refuses_links,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(mbox_waits_for_a_reader_lock,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(maildir_writes_tmp_then_new,
 		    setup, teardown),
