@@ -1,0 +1,912 @@
+/*
+ * The IMAP fetcher (fetch.h) through libetpan's mailimap over our own
+ * OpenSSL stream (common/stream.h).
+ *
+ * One session: greeting (PREAUTH refused while TLS is still owed:
+ * CVE-2021-39272), CAPABILITY, STARTTLS (required unless sslproto ''),
+ * LOGIN, COMPRESS=DEFLATE when offered, SELECT, then one
+ * "UID FETCH 1:* (UID FLAGS RFC822.SIZE)" for the list and
+ * "UID FETCH set (UID BODY.PEEK[])" per batch, batches cut by the sizes the
+ * list announced so that memory stays bounded (libetpan holds a whole
+ * response).  Deletion is "UID STORE set +FLAGS.SILENT (\Deleted)", made
+ * final at commit by UID EXPUNGE of exactly those UIDs where UIDPLUS is
+ * offered (never someone else's \Deleted messages), else EXPUNGE.
+ *
+ * Uids are "UIDVALIDITY/UID" (prefixed by the folder for folders other
+ * than INBOX), so a UIDVALIDITY change makes every remembered uid stale at
+ * once: nothing seen under the old validity matches a new message.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libetpan/libetpan.h>
+
+#include "fetch.h"
+#include "log.h"
+#include "net.h"
+#include "stream.h"
+
+#define IMAP_BATCH_BYTES	(1024 * 1024)	/* body octets per UID FETCH */
+#define IMAP_BATCH_MSGS		256		/* UIDs per command */
+#define IMAP_TRACE_LINE		1024		/* traced octets per line */
+
+struct imap_trace {
+	char		 buf[IMAP_TRACE_LINE];
+	size_t		 len;
+	int		 cut;		/* line longer than buf */
+	uint64_t	 skip;		/* literal octets not traced */
+};
+
+struct imap_priv {
+	struct stream	*st;		/* owned until imap takes it */
+	mailimap	*imap;
+	int		 owns_stream;	/* imap_connect done: imap closes it */
+	uint32_t	 validity;
+	uint32_t	 exists;
+	int		 uidplus;
+	int		 compress;
+	uint32_t	*deleted;	/* UIDs stored \Deleted this session */
+	size_t		 ndeleted, maxdeleted;
+	char		 prefix[FETCH_UID_MAX / 2];	/* folder part of uids */
+	struct imap_trace tx, rx;
+	int		 tx_private;
+};
+
+/* --- trace ---------------------------------------------------------------- */
+
+static void
+trace_flush(struct imap_trace *t, char dir, int private)
+{
+	char	 line[IMAP_TRACE_LINE + 16];
+	size_t	 n = t->len;
+
+	while (n > 0 && (t->buf[n - 1] == '\r' || t->buf[n - 1] == '\n'))
+		n--;
+	memcpy(line, t->buf, n);
+	if (t->cut) {
+		memcpy(line + n, "...", 3);
+		n += 3;
+	}
+	log_trace("IMAP", dir, private ? TRACE_SECRET : 0, line, n);
+	t->len = 0;
+	t->cut = 0;
+}
+
+/* A line ending in "{N}" announces N octets of literal: message text,
+ * which the trace leaves out as fetchmail -v does. */
+static uint64_t
+trace_literal(const struct imap_trace *t)
+{
+	size_t		 n = t->len;
+	uint64_t	 v = 0, mul = 1;
+
+	while (n > 0 && (t->buf[n - 1] == '\r' || t->buf[n - 1] == '\n'))
+		n--;
+	if (t->cut || n < 3 || t->buf[n - 1] != '}')
+		return 0;
+	n--;
+	while (n > 0 && t->buf[n - 1] >= '0' && t->buf[n - 1] <= '9') {
+		if (mul > 1000000000000ULL)
+			return 0;
+		v += (uint64_t)(t->buf[n - 1] - '0') * mul;
+		mul *= 10;
+		n--;
+	}
+	if (n == 0 || mul == 1)
+		return 0;
+	if (t->buf[n - 1] == '+')	/* LITERAL+ */
+		n--;
+	return n > 0 && t->buf[n - 1] == '{' ? v : 0;
+}
+
+static void
+trace_feed(struct imap_trace *t, char dir, const char *p, size_t len,
+    int private)
+{
+	size_t	 i, take;
+
+	for (i = 0; i < len; ) {
+		if (t->skip > 0) {
+			take = len - i < t->skip ? len - i : (size_t)t->skip;
+			t->skip -= take;
+			i += take;
+			continue;
+		}
+		if (private) {
+			/* A password goes out as one write: show its place. */
+			static const char mask[] = "****";
+
+			if (t->len + sizeof(mask) - 1 < sizeof(t->buf)) {
+				memcpy(t->buf + t->len, mask, sizeof(mask) - 1);
+				t->len += sizeof(mask) - 1;
+			}
+			while (i < len && p[i] != '\n')
+				i++;
+			if (i == len)
+				return;
+		}
+		if (p[i] == '\n') {
+			uint64_t lit = trace_literal(t);
+
+			trace_flush(t, dir, 0);
+			t->skip = lit;
+			i++;
+			continue;
+		}
+		if (t->len < sizeof(t->buf))
+			t->buf[t->len++] = p[i];
+		else
+			t->cut = 1;
+		i++;
+	}
+}
+
+static void
+imap_logger(mailimap *imap, int type, const char *str, size_t size, void *arg)
+{
+	struct imap_priv *ip = arg;
+
+	(void)imap;
+	if (!log_verbose() || str == NULL)
+		return;
+	switch (type) {
+	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
+		trace_feed(&ip->rx, '<', str, size, 0);
+		break;
+	case MAILSTREAM_LOG_TYPE_DATA_SENT:
+		trace_feed(&ip->tx, '>', str, size, 0);
+		break;
+	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
+		trace_feed(&ip->tx, '>', str, size, 1);
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- helpers -------------------------------------------------------------- */
+
+static const char *
+imap_reply(struct imap_priv *ip)
+{
+	const char	*r = ip->imap != NULL ? ip->imap->imap_response : NULL;
+
+	return r != NULL && r[0] != '\0' ? r : "no reply text";
+}
+
+/* The PS_ code and fc->err for a failed libetpan call. */
+static int
+imap_fail(struct fetch_conn *fc, int r, const char *what)
+{
+	struct imap_priv *ip = fc->priv;
+	char		  clean[256];
+	size_t		  i;
+
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+		return fetch_fail(fc, PS_SOCKET, "%s: %s", what,
+		    stream_error(ip->st));
+	case MAILIMAP_ERROR_PARSE:
+		return fetch_fail(fc, PS_PROTOCOL, "%s: malformed server "
+		    "response", what);
+	case MAILIMAP_ERROR_MEMORY:
+		return fetch_fail(fc, PS_UNDEFINED, "%s: out of memory", what);
+	default:
+		break;
+	}
+	snprintf(clean, sizeof(clean), "%s", imap_reply(ip));
+	for (i = 0; clean[i] != '\0'; i++)
+		if ((unsigned char)clean[i] < 0x20 || clean[i] == 0x7f)
+			clean[i] = '?';
+	return fetch_fail(fc, r == MAILIMAP_ERROR_LOGIN ? PS_AUTHFAIL :
+	    PS_PROTOCOL, "%s failed: %s", what, clean);
+}
+
+static int
+imap_has(struct imap_priv *ip, const char *cap)
+{
+	return mailimap_has_extension(ip->imap, cap);
+}
+
+/* Capabilities anew (after STARTTLS or login: the old list is void). */
+static int
+imap_capability(struct fetch_conn *fc)
+{
+	struct imap_priv		*ip = fc->priv;
+	struct mailimap_capability_data	*cap = NULL;
+	int				 r;
+
+	fc->turns++;
+	if ((r = mailimap_capability(ip->imap, &cap)) != MAILIMAP_NO_ERROR)
+		return imap_fail(fc, r, "CAPABILITY");
+	mailimap_capability_data_free(cap);
+	return PS_SUCCESS;
+}
+
+static struct mailimap_set *
+imap_uid_set(struct fetch_msg **v, size_t n)
+{
+	struct mailimap_set	*set;
+	size_t			 i;
+
+	if ((set = mailimap_set_new_empty()) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (mailimap_set_add_single(set, (uint32_t)v[i]->key) !=
+		    MAILIMAP_NO_ERROR) {
+			mailimap_set_free(set);
+			return NULL;
+		}
+	return set;
+}
+
+/* --- open ----------------------------------------------------------------- */
+
+static int
+imap_tls(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv *ip = fc->priv;
+	char		  err[FETCH_ERR_MAX];
+
+	if (stream_starttls(ip->st, srv->ssl_ctx, srv->host, NULL, err,
+	    sizeof(err)) == -1)
+		return fetch_fail(fc, PS_SOCKET, "TLS with %s: %s", srv->host,
+		    err);
+	return PS_SUCCESS;
+}
+
+static int
+imap_starttls(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv *ip = fc->priv;
+	int		  r;
+
+	if (!imap_has(ip, "STARTTLS"))
+		return fetch_fail(fc, PS_SOCKET, "%s offers no STARTTLS; "
+		    "refusing to send the password in clear (sslproto '' "
+		    "allows it)", srv->host);
+	fc->turns++;
+	if ((r = mailimap_starttls(ip->imap)) != MAILIMAP_NO_ERROR)
+		return imap_fail(fc, r, "STARTTLS");
+	if ((r = imap_tls(fc, srv)) != PS_SUCCESS)
+		return r;
+	return imap_capability(fc);
+}
+
+static int
+imap_login(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv	*ip = fc->priv;
+	const struct rc_user	*u = srv->user;
+	int			 r;
+
+	if (u->password == NULL)
+		return fetch_fail(fc, PS_AUTHFAIL, "no password for %s at %s",
+		    u->remotename, srv->host);
+	if (imap_has(ip, "LOGINDISABLED"))
+		return fetch_fail(fc, PS_AUTHFAIL, "%s refuses LOGIN "
+		    "(LOGINDISABLED)", srv->host);
+	fc->turns++;
+	r = mailimap_login(ip->imap, u->remotename, u->password);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(fc, r, "LOGIN");
+	return PS_SUCCESS;
+}
+
+/* The folder as a uid prefix: printable, no blanks, '/' ends it. */
+static void
+imap_prefix(struct imap_priv *ip, const char *folder)
+{
+	size_t	 i, n = 0;
+
+	ip->prefix[0] = '\0';
+	if (folder == NULL || strcasecmp(folder, "INBOX") == 0)
+		return;
+	for (i = 0; folder[i] != '\0' && n + 4 < sizeof(ip->prefix); i++) {
+		unsigned char c = (unsigned char)folder[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '%' || c == '/')
+			n += (size_t)snprintf(ip->prefix + n,
+			    sizeof(ip->prefix) - n, "%%%02X", c);
+		else
+			ip->prefix[n++] = (char)c;
+	}
+	ip->prefix[n++] = '/';
+	ip->prefix[n] = '\0';
+}
+
+static int
+imap_select(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv	*ip = fc->priv;
+	const char		*folder = srv->folder ? srv->folder : "INBOX";
+	struct mailimap_selection_info *si;
+	int			 r;
+
+	fc->turns++;
+	if ((r = mailimap_select(ip->imap, folder)) != MAILIMAP_NO_ERROR)
+		return imap_fail(fc, r, "SELECT");
+	si = ip->imap->imap_selection_info;
+	if (si == NULL || si->sel_uidvalidity == 0)
+		return fetch_fail(fc, PS_PROTOCOL, "SELECT %s: no UIDVALIDITY "
+		    "from %s", folder, srv->host);
+	ip->validity = si->sel_uidvalidity;
+	ip->exists = si->sel_exists;
+	if (ip->exists > FETCH_MAX_MSGS)
+		return fetch_fail(fc, PS_PROTOCOL, "SELECT %s: %" PRIu32
+		    " messages is more than fetchd handles", folder,
+		    ip->exists);
+	imap_prefix(ip, srv->folder);
+	return PS_SUCCESS;
+}
+
+static int
+imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv *ip;
+	char		  err[FETCH_ERR_MAX];
+	int		  fd, r;
+
+	fc->srv = srv;
+	if ((ip = calloc(1, sizeof(*ip))) == NULL)
+		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+	fc->priv = ip;
+	if ((fd = net_connect(srv->host, srv->port, NULL, srv->timeout_ms,
+	    NULL, 0, err, sizeof(err))) == -1)
+		return fetch_fail(fc, PS_SOCKET, "%s", err);
+	if ((ip->st = stream_socket(fd, srv->timeout_ms, err,
+	    sizeof(err))) == NULL) {
+		close(fd);
+		return fetch_fail(fc, PS_SOCKET, "%s", err);
+	}
+	stream_set_cancel(ip->st, srv->cancel);
+	if (srv->tls == FETCH_TLS_IMPLICIT &&
+	    (r = imap_tls(fc, srv)) != PS_SUCCESS)
+		return r;
+	if ((ip->imap = mailimap_new(0, NULL)) == NULL)
+		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+	mailimap_set_logger(ip->imap, imap_logger, ip);
+	r = mailimap_connect(ip->imap, stream_mailstream(ip->st));
+	if (ip->imap->imap_stream != NULL)
+		ip->owns_stream = 1;
+	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED &&
+	    srv->tls == FETCH_TLS_STARTTLS)
+		/* CVE-2021-39272: a PREAUTH session can never be upgraded. */
+		return fetch_fail(fc, PS_SOCKET, "%s greets with PREAUTH on a "
+		    "connection that must first switch to TLS: aborted",
+		    srv->host);
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+	    r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
+		return imap_fail(fc, r, "greeting");
+	if (ip->imap->imap_connection_info == NULL ||
+	    ip->imap->imap_connection_info->imap_capability == NULL)
+		if ((r = imap_capability(fc)) != PS_SUCCESS)
+			return r;
+	if (srv->tls == FETCH_TLS_STARTTLS &&
+	    (r = imap_starttls(fc, srv)) != PS_SUCCESS)
+		return r;
+	if (ip->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
+		if ((r = imap_login(fc, srv)) != PS_SUCCESS)
+			return r;
+		/* Capabilities change with login (COMPRESS is one). */
+		if ((r = imap_capability(fc)) != PS_SUCCESS)
+			return r;
+	}
+	ip->uidplus = imap_has(ip, "UIDPLUS");
+	if (mailimap_has_compress_deflate(ip->imap)) {
+		fc->turns++;
+		if ((r = mailimap_compress(ip->imap)) != MAILIMAP_NO_ERROR)
+			return imap_fail(fc, r, "COMPRESS DEFLATE");
+		ip->compress = 1;
+		log_debug("IMAP compression (DEFLATE) enabled with %s",
+		    srv->host);
+	}
+	return imap_select(fc, srv);
+}
+
+/* --- list ----------------------------------------------------------------- */
+
+/* One FETCH response of the list: UID, size, flags.  1 when it describes a
+ * message, 0 when it is an unsolicited flag update, -1 when malformed. */
+static int
+imap_list_att(struct imap_priv *ip, struct mailimap_msg_att *att,
+    struct fetch_msg *m)
+{
+	clistiter	*it, *fit;
+	int		 have_uid = 0, have_size = 0;
+
+	memset(m, 0, sizeof(*m));
+	m->num = att->att_number;
+	for (it = clist_begin(att->att_list); it != NULL; it = it->next) {
+		struct mailimap_msg_att_item *item = it->data;
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
+		    item->att_data.att_static != NULL) {
+			struct mailimap_msg_att_static *s =
+			    item->att_data.att_static;
+
+			if (s->att_type == MAILIMAP_MSG_ATT_UID) {
+				m->key = s->att_data.att_uid;
+				have_uid = 1;
+			} else if (s->att_type ==
+			    MAILIMAP_MSG_ATT_RFC822_SIZE) {
+				m->size = s->att_data.att_rfc822_size;
+				have_size = 1;
+			}
+		} else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC &&
+		    item->att_data.att_dyn != NULL &&
+		    item->att_data.att_dyn->att_list != NULL) {
+			for (fit = clist_begin(item->att_data.att_dyn->att_list);
+			    fit != NULL; fit = fit->next) {
+				struct mailimap_flag_fetch *ff = fit->data;
+
+				if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER ||
+				    ff->fl_flag == NULL)
+					continue;
+				if (ff->fl_flag->fl_type == MAILIMAP_FLAG_SEEN)
+					m->server_seen = 1;
+				else if (ff->fl_flag->fl_type ==
+				    MAILIMAP_FLAG_DELETED)
+					m->server_deleted = 1;
+			}
+		}
+	}
+	if (!have_uid)
+		return 0;
+	if (m->key == 0 || !have_size || m->num == 0 ||
+	    m->num > FETCH_MAX_MSGS)
+		return -1;
+	if (snprintf(m->uid, sizeof(m->uid), "%s%" PRIu32 "/%" PRIu64,
+	    ip->prefix, ip->validity, m->key) >= (int)sizeof(m->uid))
+		return -1;
+	return 1;
+}
+
+static int
+msg_cmp_num(const void *a, const void *b)
+{
+	const struct fetch_msg *x = a, *y = b;
+
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+static int
+imap_list(struct fetch_conn *fc, struct fetch_list *ml)
+{
+	struct imap_priv	 *ip = fc->priv;
+	struct mailimap_set	 *set = NULL;
+	struct mailimap_fetch_type *ft = NULL;
+	clist			 *res = NULL;
+	clistiter		 *it;
+	size_t			  n = 0, cap, i;
+	int			  r;
+
+	ml->v = NULL;
+	ml->n = 0;
+	if (ip->exists == 0)
+		return PS_SUCCESS;
+	cap = ip->exists;
+	if ((ml->v = calloc(cap, sizeof(*ml->v))) == NULL ||
+	    (set = mailimap_set_new_interval(1, 0)) == NULL ||
+	    (ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_flags()) != MAILIMAP_NO_ERROR ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_rfc822_size()) != MAILIMAP_NO_ERROR) {
+		r = fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		goto done;
+	}
+	fc->turns++;
+	if ((r = mailimap_uid_fetch(ip->imap, set, ft, &res)) !=
+	    MAILIMAP_NO_ERROR) {
+		res = NULL;
+		r = imap_fail(fc, r, "UID FETCH (list)");
+		goto done;
+	}
+	r = PS_SUCCESS;
+	for (it = clist_begin(res); it != NULL; it = it->next) {
+		struct fetch_msg m;
+		int		 k = imap_list_att(ip, it->data, &m);
+
+		if (k == 0)
+			continue;
+		if (k < 0 || n == cap) {
+			r = fetch_fail(fc, PS_PROTOCOL, "malformed or "
+			    "unexpected FETCH response listing the mailbox");
+			goto done;
+		}
+		ml->v[n++] = m;
+	}
+	qsort(ml->v, n, sizeof(*ml->v), msg_cmp_num);
+	for (i = 1; i < n; i++)
+		if (ml->v[i].num == ml->v[i - 1].num ||
+		    ml->v[i].key == ml->v[i - 1].key) {
+			r = fetch_fail(fc, PS_PROTOCOL, "duplicate message in "
+			    "the server's listing");
+			goto done;
+		}
+	ml->n = n;
+done:
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
+	if (ft != NULL)
+		mailimap_fetch_type_free(ft);
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (r != PS_SUCCESS)
+		fetch_list_free(ml);
+	return r;
+}
+
+/* --- fetch ---------------------------------------------------------------- */
+
+static int
+att_body(struct mailimap_msg_att *att, uint64_t *uid, const char **body,
+    size_t *len)
+{
+	clistiter	*it;
+	int		 have_uid = 0;
+
+	*body = NULL;
+	*len = 0;
+	for (it = clist_begin(att->att_list); it != NULL; it = it->next) {
+		struct mailimap_msg_att_item	*item = it->data;
+		struct mailimap_msg_att_static	*s;
+
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC ||
+		    (s = item->att_data.att_static) == NULL)
+			continue;
+		if (s->att_type == MAILIMAP_MSG_ATT_UID) {
+			*uid = s->att_data.att_uid;
+			have_uid = 1;
+		} else if (s->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
+		    s->att_data.att_body_section != NULL) {
+			*body = s->att_data.att_body_section->sec_body_part;
+			*len = s->att_data.att_body_section->sec_length;
+			if (*body == NULL)
+				*len = 0;
+		}
+	}
+	return have_uid && *body != NULL ? 0 : -1;
+}
+
+static void
+deliver(const struct fetch_sink *sink, struct fetch_msg *m, const char *body,
+    size_t len)
+{
+	size_t	 off, take;
+
+	if (sink->begin(sink->arg, m) == -1) {
+		sink->end(sink->arg, m, body != NULL);
+		return;
+	}
+	/* Pieces the size of a stream buffer, as a socket would give them. */
+	for (off = 0; body != NULL && off < len; off += take) {
+		take = len - off < STREAM_BUFSIZE ? len - off : STREAM_BUFSIZE;
+		if (sink->data(sink->arg, m, body + off, take) == -1)
+			break;
+	}
+	sink->end(sink->arg, m, body != NULL);
+}
+
+/* One UID FETCH for v[0..n-1]; every message gets begin..end. */
+static int
+imap_fetch_batch(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
+    const struct fetch_sink *sink)
+{
+	struct imap_priv	 *ip = fc->priv;
+	struct mailimap_set	 *set;
+	struct mailimap_fetch_type *ft = NULL;
+	clist			 *res = NULL;
+	clistiter		 *it;
+	size_t			  i;
+	int			  r;
+
+	if ((set = imap_uid_set(v, n)) == NULL ||
+	    (ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+	    mailimap_fetch_att_new_body_peek_section(
+	    mailimap_section_new(NULL))) != MAILIMAP_NO_ERROR) {
+		r = fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		goto done;
+	}
+	fc->turns++;
+	if ((r = mailimap_uid_fetch(ip->imap, set, ft, &res)) !=
+	    MAILIMAP_NO_ERROR) {
+		res = NULL;
+		r = imap_fail(fc, r, "UID FETCH");
+		goto done;
+	}
+	r = PS_SUCCESS;
+	for (i = 0; i < n; i++) {
+		const char	*body = NULL;
+		size_t		 len = 0;
+
+		/* Responses come in any order; batches are small. */
+		for (it = clist_begin(res); it != NULL; it = it->next) {
+			uint64_t	 uid = 0;
+			const char	*b;
+			size_t		 l;
+
+			if (att_body(it->data, &uid, &b, &l) == 0 &&
+			    uid == v[i]->key) {
+				body = b;
+				len = l;
+				break;
+			}
+		}
+		if (body == NULL)
+			log_warnx("message %s not returned by the server "
+			    "(expunged meanwhile?)", v[i]->uid);
+		deliver(sink, v[i], body, len);
+	}
+done:
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
+	if (ft != NULL)
+		mailimap_fetch_type_free(ft);
+	if (set != NULL)
+		mailimap_set_free(set);
+	return r;
+}
+
+static int
+imap_fetch(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
+    const struct fetch_sink *sink)
+{
+	size_t		 i, k;
+	uint64_t	 bytes;
+	int		 r;
+
+	for (i = 0; i < n; i += k) {
+		bytes = v[i]->size;
+		for (k = 1; i + k < n && k < IMAP_BATCH_MSGS &&
+		    bytes + v[i + k]->size <= IMAP_BATCH_BYTES; k++)
+			bytes += v[i + k]->size;
+		if ((r = imap_fetch_batch(fc, v + i, k, sink)) != PS_SUCCESS)
+			return r;
+	}
+	return PS_SUCCESS;
+}
+
+/* --- flags, commit -------------------------------------------------------- */
+
+static int
+imap_store(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
+    struct mailimap_flag *(*flag)(void), const char *what)
+{
+	struct imap_priv		*ip = fc->priv;
+	struct mailimap_set		*set = NULL;
+	struct mailimap_flag_list	*fl = NULL;
+	struct mailimap_store_att_flags	*sa = NULL;
+	size_t				 i, k;
+	int				 r = PS_SUCCESS;
+
+	for (i = 0; i < n && r == PS_SUCCESS; i += k) {
+		k = n - i < IMAP_BATCH_MSGS ? n - i : IMAP_BATCH_MSGS;
+		if ((set = imap_uid_set(v + i, k)) == NULL ||
+		    (fl = mailimap_flag_list_new_empty()) == NULL ||
+		    mailimap_flag_list_add(fl, flag()) != MAILIMAP_NO_ERROR ||
+		    (sa = mailimap_store_att_flags_new_add_flags_silent(fl))
+		    == NULL) {
+			r = fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		} else {
+			fl = NULL;	/* sa owns it */
+			fc->turns++;
+			if ((r = mailimap_uid_store(ip->imap, set, sa)) !=
+			    MAILIMAP_NO_ERROR)
+				r = imap_fail(fc, r, what);
+			else
+				r = PS_SUCCESS;
+		}
+		if (sa != NULL)
+			mailimap_store_att_flags_free(sa);
+		if (fl != NULL)
+			mailimap_flag_list_free(fl);
+		if (set != NULL)
+			mailimap_set_free(set);
+		sa = NULL;
+		fl = NULL;
+		set = NULL;
+	}
+	return r;
+}
+
+static int
+imap_delete(struct fetch_conn *fc, struct fetch_msg **v, size_t n)
+{
+	struct imap_priv *ip = fc->priv;
+	size_t		  i;
+	int		  r;
+
+	if (n == 0)
+		return PS_SUCCESS;
+	if (ip->ndeleted + n > ip->maxdeleted) {
+		size_t	 want = ip->ndeleted + n + 64;
+		uint32_t *d = reallocarray(ip->deleted, want, sizeof(*d));
+
+		if (d == NULL)
+			return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		ip->deleted = d;
+		ip->maxdeleted = want;
+	}
+	if ((r = imap_store(fc, v, n, mailimap_flag_new_deleted,
+	    "UID STORE \\Deleted")) != PS_SUCCESS)
+		return r;
+	for (i = 0; i < n; i++) {
+		v[i]->deleted = 1;
+		ip->deleted[ip->ndeleted++] = (uint32_t)v[i]->key;
+	}
+	return PS_SUCCESS;
+}
+
+static int
+imap_mark_seen(struct fetch_conn *fc, struct fetch_msg **v, size_t n)
+{
+	if (n == 0)
+		return PS_SUCCESS;
+	return imap_store(fc, v, n, mailimap_flag_new_seen,
+	    "UID STORE \\Seen");
+}
+
+static int
+imap_expunge(struct fetch_conn *fc)
+{
+	struct imap_priv	*ip = fc->priv;
+	struct mailimap_set	*set;
+	size_t			 i;
+	int			 r;
+
+	fc->turns++;
+	if (!ip->uidplus) {
+		if ((r = mailimap_expunge(ip->imap)) != MAILIMAP_NO_ERROR)
+			return imap_fail(fc, r, "EXPUNGE");
+		return PS_SUCCESS;
+	}
+	if ((set = mailimap_set_new_empty()) == NULL)
+		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+	for (i = 0; i < ip->ndeleted; i++)
+		if (mailimap_set_add_single(set, ip->deleted[i]) !=
+		    MAILIMAP_NO_ERROR) {
+			mailimap_set_free(set);
+			return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		}
+	r = mailimap_uid_expunge(ip->imap, set);
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(fc, r, "UID EXPUNGE");
+	return PS_SUCCESS;
+}
+
+static int
+imap_commit(struct fetch_conn *fc)
+{
+	struct imap_priv *ip = fc->priv;
+	int		  r;
+
+	if (ip->ndeleted > 0 && (r = imap_expunge(fc)) != PS_SUCCESS)
+		return r;
+	ip->ndeleted = 0;
+	fc->turns++;
+	/* The expunge is what counts; a lost LOGOUT reply deletes nothing
+	 * more and nothing less. */
+	if ((r = mailimap_logout(ip->imap)) != MAILIMAP_NO_ERROR)
+		log_debug("IMAP LOGOUT: %s", imap_reply(ip));
+	return PS_SUCCESS;
+}
+
+/* --- idle ----------------------------------------------------------------- */
+
+static int
+imap_idle(struct fetch_conn *fc, int secs)
+{
+	struct imap_priv *ip = fc->priv;
+	struct pollfd	  pfd;
+	time_t		  deadline = time(NULL) + (secs > 0 ? secs : 0);
+	uint32_t	  before = ip->exists;
+	int		  r, left;
+
+	if (!mailimap_has_idle(ip->imap))
+		return fetch_fail(fc, -1, "%s does not offer IDLE",
+		    fc->srv->host);
+	for (;;) {
+		if ((left = (int)(deadline - time(NULL))) <= 0)
+			return 0;
+		fc->turns++;
+		if ((r = mailimap_idle(ip->imap)) != MAILIMAP_NO_ERROR) {
+			imap_fail(fc, r, "IDLE");
+			return -1;
+		}
+		/* Untagged data may already sit in a buffer. */
+		if (stream_pending(ip->st) == 0) {
+			pfd.fd = stream_fd(ip->st);
+			pfd.events = POLLIN;
+			pfd.revents = 0;
+			/* Servers drop an IDLE after 30 min (RFC 2177). */
+			if (left > 29 * 60)
+				left = 29 * 60;
+			r = poll(&pfd, 1, left * 1000);
+			if (r == -1 && errno != EINTR) {
+				fetch_fail(fc, -1, "poll: %s",
+				    strerror(errno));
+				return -1;
+			}
+		}
+		if ((r = mailimap_idle_done(ip->imap)) != MAILIMAP_NO_ERROR) {
+			imap_fail(fc, r, "IDLE DONE");
+			return -1;
+		}
+		if (ip->imap->imap_selection_info != NULL) {
+			struct mailimap_selection_info *si =
+			    ip->imap->imap_selection_info;
+
+			if (si->sel_uidvalidity != 0 &&
+			    si->sel_uidvalidity != ip->validity) {
+				fetch_fail(fc, -1, "UIDVALIDITY changed "
+				    "while idle");
+				return -1;
+			}
+			if (si->sel_has_exists)
+				ip->exists = si->sel_exists;
+		}
+		if (ip->exists > FETCH_MAX_MSGS) {
+			fetch_fail(fc, -1, "too many messages announced");
+			return -1;
+		}
+		if (ip->exists > before)
+			return 1;
+		before = ip->exists;
+		if (srv_cancelled(fc))
+			return 0;
+	}
+}
+
+/* --- close ---------------------------------------------------------------- */
+
+static void
+imap_close(struct fetch_conn *fc)
+{
+	struct imap_priv *ip = fc->priv;
+
+	if (ip == NULL)
+		return;
+	if (ip->imap != NULL) {
+		if (!ip->owns_stream)
+			stream_close(ip->st);
+		mailimap_free(ip->imap);	/* closes its stream */
+	} else
+		stream_close(ip->st);
+	if (log_verbose()) {
+		if (ip->tx.len > 0)
+			trace_flush(&ip->tx, '>', 0);
+		if (ip->rx.len > 0)
+			trace_flush(&ip->rx, '<', 0);
+	}
+	free(ip->deleted);
+	free(ip);
+	fc->priv = NULL;
+}
+
+const struct fetcher fetch_imap = {
+	.name = "IMAP",
+	.received_with = "IMAP",
+	.open = imap_open,
+	.list = imap_list,
+	.fetch = imap_fetch,
+	.delete = imap_delete,
+	.mark_seen = imap_mark_seen,
+	.commit = imap_commit,
+	.idle = imap_idle,
+	.close = imap_close,
+};
