@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,15 @@
 #include "net.h"
 #include "stream.h"
 
-#define IMAP_BATCH_BYTES	(1024 * 1024)	/* body octets per UID FETCH */
+/*
+ * libetpan reads a whole response before it hands it over, and copies each
+ * literal: a batch of B octets costs about 3B of memory at its peak.  So
+ * batches are cut at IMAP_BATCH_BYTES of announced size, and a message
+ * larger than that comes in partial fetches (BODY.PEEK[]<off.len>) of
+ * IMAP_CHUNK octets: 1 MB messages drain in well under 8 MB of RSS.
+ */
+#define IMAP_BATCH_BYTES	(512 * 1024)	/* body octets per UID FETCH */
+#define IMAP_CHUNK		(512 * 1024)	/* partial fetch of a big one */
 #define IMAP_BATCH_MSGS		256		/* UIDs per command */
 #define IMAP_TRACE_LINE		1024		/* traced octets per line */
 
@@ -56,7 +65,7 @@ struct imap_priv {
 	size_t		 ndeleted, maxdeleted;
 	char		 prefix[FETCH_UID_MAX / 2];	/* folder part of uids */
 	struct imap_trace tx, rx;
-	int		 tx_private;
+	int		 sasl;		/* AUTHENTICATE under way: mask */
 };
 
 /* --- trace ---------------------------------------------------------------- */
@@ -161,7 +170,10 @@ imap_logger(mailimap *imap, int type, const char *str, size_t size, void *arg)
 		trace_feed(&ip->rx, '<', str, size, 0);
 		break;
 	case MAILSTREAM_LOG_TYPE_DATA_SENT:
-		trace_feed(&ip->tx, '>', str, size, 0);
+		/* SASL: every client line but the command is a credential. */
+		trace_feed(&ip->tx, '>', str, size, ip->sasl &&
+		    memmem(str, size, "AUTHENTICATE", 12) == NULL &&
+		    !(size <= 2 && (str[0] == '\r' || str[0] == '\n')));
 		break;
 	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
 		trace_feed(&ip->tx, '>', str, size, 1);
@@ -172,6 +184,29 @@ imap_logger(mailimap *imap, int type, const char *str, size_t size, void *arg)
 }
 
 /* --- helpers -------------------------------------------------------------- */
+
+/*
+ * fc->err for the loop; returns code.  Ours, not fetch.c's fetch_fail(), so
+ * that this file links on its own (the unit-level test driver).
+ */
+static int __attribute__((format(printf, 3, 4)))
+imap_err(struct fetch_conn *fc, int code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fc->err, sizeof(fc->err), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static void
+imap_list_clear(struct fetch_list *ml)
+{
+	free(ml->v);
+	ml->v = NULL;
+	ml->n = 0;
+}
 
 static const char *
 imap_reply(struct imap_priv *ip)
@@ -191,13 +226,13 @@ imap_fail(struct fetch_conn *fc, int r, const char *what)
 
 	switch (r) {
 	case MAILIMAP_ERROR_STREAM:
-		return fetch_fail(fc, PS_SOCKET, "%s: %s", what,
+		return imap_err(fc, PS_SOCKET, "%s: %s", what,
 		    stream_error(ip->st));
 	case MAILIMAP_ERROR_PARSE:
-		return fetch_fail(fc, PS_PROTOCOL, "%s: malformed server "
+		return imap_err(fc, PS_PROTOCOL, "%s: malformed server "
 		    "response", what);
 	case MAILIMAP_ERROR_MEMORY:
-		return fetch_fail(fc, PS_UNDEFINED, "%s: out of memory", what);
+		return imap_err(fc, PS_UNDEFINED, "%s: out of memory", what);
 	default:
 		break;
 	}
@@ -205,8 +240,9 @@ imap_fail(struct fetch_conn *fc, int r, const char *what)
 	for (i = 0; clean[i] != '\0'; i++)
 		if ((unsigned char)clean[i] < 0x20 || clean[i] == 0x7f)
 			clean[i] = '?';
-	return fetch_fail(fc, r == MAILIMAP_ERROR_LOGIN ? PS_AUTHFAIL :
-	    PS_PROTOCOL, "%s failed: %s", what, clean);
+	return imap_err(fc, r == MAILIMAP_ERROR_LOGIN ||
+	    r == MAILIMAP_ERROR_SASL ? PS_AUTHFAIL : PS_PROTOCOL,
+	    "%s failed: %s", what, clean);
 }
 
 static int
@@ -257,7 +293,7 @@ imap_tls(struct fetch_conn *fc, const struct fetch_server *srv)
 
 	if (stream_starttls(ip->st, srv->ssl_ctx, srv->host, NULL, err,
 	    sizeof(err)) == -1)
-		return fetch_fail(fc, PS_SOCKET, "TLS with %s: %s", srv->host,
+		return imap_err(fc, PS_SOCKET, "TLS with %s: %s", srv->host,
 		    err);
 	return PS_SUCCESS;
 }
@@ -269,7 +305,7 @@ imap_starttls(struct fetch_conn *fc, const struct fetch_server *srv)
 	int		  r;
 
 	if (!imap_has(ip, "STARTTLS"))
-		return fetch_fail(fc, PS_SOCKET, "%s offers no STARTTLS; "
+		return imap_err(fc, PS_SOCKET, "%s offers no STARTTLS; "
 		    "refusing to send the password in clear (sslproto '' "
 		    "allows it)", srv->host);
 	fc->turns++;
@@ -288,12 +324,28 @@ imap_login(struct fetch_conn *fc, const struct fetch_server *srv)
 	int			 r;
 
 	if (u->password == NULL)
-		return fetch_fail(fc, PS_AUTHFAIL, "no password for %s at %s",
+		return imap_err(fc, PS_AUTHFAIL, "no password for %s at %s",
 		    u->remotename, srv->host);
-	if (imap_has(ip, "LOGINDISABLED"))
-		return fetch_fail(fc, PS_AUTHFAIL, "%s refuses LOGIN "
-		    "(LOGINDISABLED)", srv->host);
+	if (srv->poll != NULL && (srv->poll->auth == RC_AUTH_XOAUTH2 ||
+	    srv->poll->auth == RC_AUTH_OAUTHBEARER || srv->poll->auth ==
+	    RC_AUTH_APOP))
+		return imap_err(fc, PS_AUTHFAIL, "auth %s is not available "
+		    "for IMAP", rc_auth_name(srv->poll->auth));
 	fc->turns++;
+	if (imap_has(ip, "LOGINDISABLED")) {
+		/* RFC 3501 6.2.3: LOGIN is out; SASL PLAIN may still be in. */
+		if (!mailimap_has_authentication(ip->imap, "PLAIN"))
+			return imap_err(fc, PS_AUTHFAIL, "%s refuses LOGIN "
+			    "(LOGINDISABLED) and offers no AUTH=PLAIN",
+			    srv->host);
+		ip->sasl = 1;
+		r = mailimap_authenticate(ip->imap, "PLAIN", srv->host, NULL,
+		    NULL, u->remotename, u->remotename, u->password, NULL);
+		ip->sasl = 0;
+		if (r != MAILIMAP_NO_ERROR)
+			return imap_fail(fc, r, "AUTHENTICATE PLAIN");
+		return PS_SUCCESS;
+	}
 	r = mailimap_login(ip->imap, u->remotename, u->password);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(fc, r, "LOGIN");
@@ -335,12 +387,12 @@ imap_select(struct fetch_conn *fc, const struct fetch_server *srv)
 		return imap_fail(fc, r, "SELECT");
 	si = ip->imap->imap_selection_info;
 	if (si == NULL || si->sel_uidvalidity == 0)
-		return fetch_fail(fc, PS_PROTOCOL, "SELECT %s: no UIDVALIDITY "
+		return imap_err(fc, PS_PROTOCOL, "SELECT %s: no UIDVALIDITY "
 		    "from %s", folder, srv->host);
 	ip->validity = si->sel_uidvalidity;
 	ip->exists = si->sel_exists;
 	if (ip->exists > FETCH_MAX_MSGS)
-		return fetch_fail(fc, PS_PROTOCOL, "SELECT %s: %" PRIu32
+		return imap_err(fc, PS_PROTOCOL, "SELECT %s: %" PRIu32
 		    " messages is more than fetchd handles", folder,
 		    ip->exists);
 	imap_prefix(ip, srv->folder);
@@ -356,22 +408,22 @@ imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 
 	fc->srv = srv;
 	if ((ip = calloc(1, sizeof(*ip))) == NULL)
-		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		return imap_err(fc, PS_UNDEFINED, "out of memory");
 	fc->priv = ip;
 	if ((fd = net_connect(srv->host, srv->port, NULL, srv->timeout_ms,
 	    NULL, 0, err, sizeof(err))) == -1)
-		return fetch_fail(fc, PS_SOCKET, "%s", err);
+		return imap_err(fc, PS_SOCKET, "%s", err);
 	if ((ip->st = stream_socket(fd, srv->timeout_ms, err,
 	    sizeof(err))) == NULL) {
 		close(fd);
-		return fetch_fail(fc, PS_SOCKET, "%s", err);
+		return imap_err(fc, PS_SOCKET, "%s", err);
 	}
 	stream_set_cancel(ip->st, srv->cancel);
 	if (srv->tls == FETCH_TLS_IMPLICIT &&
 	    (r = imap_tls(fc, srv)) != PS_SUCCESS)
 		return r;
 	if ((ip->imap = mailimap_new(0, NULL)) == NULL)
-		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		return imap_err(fc, PS_UNDEFINED, "out of memory");
 	mailimap_set_logger(ip->imap, imap_logger, ip);
 	r = mailimap_connect(ip->imap, stream_mailstream(ip->st));
 	if (ip->imap->imap_stream != NULL)
@@ -379,7 +431,7 @@ imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED &&
 	    srv->tls == FETCH_TLS_STARTTLS)
 		/* CVE-2021-39272: a PREAUTH session can never be upgraded. */
-		return fetch_fail(fc, PS_SOCKET, "%s greets with PREAUTH on a "
+		return imap_err(fc, PS_SOCKET, "%s greets with PREAUTH on a "
 		    "connection that must first switch to TLS: aborted",
 		    srv->host);
 	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
@@ -492,9 +544,7 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	ml->n = 0;
 	if (ip->exists == 0)
 		return PS_SUCCESS;
-	cap = ip->exists;
-	if ((ml->v = calloc(cap, sizeof(*ml->v))) == NULL ||
-	    (set = mailimap_set_new_interval(1, 0)) == NULL ||
+	if ((set = mailimap_set_new_interval(1, 0)) == NULL ||
 	    (ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
 	    mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
@@ -502,7 +552,7 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	    mailimap_fetch_att_new_flags()) != MAILIMAP_NO_ERROR ||
 	    mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_rfc822_size()) != MAILIMAP_NO_ERROR) {
-		r = fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		r = imap_err(fc, PS_UNDEFINED, "out of memory");
 		goto done;
 	}
 	fc->turns++;
@@ -510,6 +560,16 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	    MAILIMAP_NO_ERROR) {
 		res = NULL;
 		r = imap_fail(fc, r, "UID FETCH (list)");
+		goto done;
+	}
+	/* New mail may have arrived since SELECT: size by the answer. */
+	if ((cap = (size_t)clist_count(res)) > FETCH_MAX_MSGS) {
+		r = imap_err(fc, PS_PROTOCOL, "%zu messages listed: more "
+		    "than fetchd handles", cap);
+		goto done;
+	}
+	if (cap > 0 && (ml->v = calloc(cap, sizeof(*ml->v))) == NULL) {
+		r = imap_err(fc, PS_UNDEFINED, "out of memory");
 		goto done;
 	}
 	r = PS_SUCCESS;
@@ -520,7 +580,7 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 		if (k == 0)
 			continue;
 		if (k < 0 || n == cap) {
-			r = fetch_fail(fc, PS_PROTOCOL, "malformed or "
+			r = imap_err(fc, PS_PROTOCOL, "malformed or "
 			    "unexpected FETCH response listing the mailbox");
 			goto done;
 		}
@@ -530,7 +590,7 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	for (i = 1; i < n; i++)
 		if (ml->v[i].num == ml->v[i - 1].num ||
 		    ml->v[i].key == ml->v[i - 1].key) {
-			r = fetch_fail(fc, PS_PROTOCOL, "duplicate message in "
+			r = imap_err(fc, PS_PROTOCOL, "duplicate message in "
 			    "the server's listing");
 			goto done;
 		}
@@ -543,12 +603,14 @@ done:
 	if (set != NULL)
 		mailimap_set_free(set);
 	if (r != PS_SUCCESS)
-		fetch_list_free(ml);
+		imap_list_clear(ml);
 	return r;
 }
 
 /* --- fetch ---------------------------------------------------------------- */
 
+/* The UID and body of one FETCH response: 0 with *uid set (*body NULL when
+ * no body came with it), -1 when it names no UID (a flag update). */
 static int
 att_body(struct mailimap_msg_att *att, uint64_t *uid, const char **body,
     size_t *len)
@@ -569,96 +631,169 @@ att_body(struct mailimap_msg_att *att, uint64_t *uid, const char **body,
 			*uid = s->att_data.att_uid;
 			have_uid = 1;
 		} else if (s->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
-		    s->att_data.att_body_section != NULL) {
+		    s->att_data.att_body_section != NULL &&
+		    s->att_data.att_body_section->sec_body_part != NULL) {
 			*body = s->att_data.att_body_section->sec_body_part;
 			*len = s->att_data.att_body_section->sec_length;
-			if (*body == NULL)
-				*len = 0;
 		}
 	}
-	return have_uid && *body != NULL ? 0 : -1;
+	return have_uid ? 0 : -1;
 }
 
-static void
-deliver(const struct fetch_sink *sink, struct fetch_msg *m, const char *body,
-    size_t len)
+/* The body the server returned for uid in res: 0, or -1 when none. */
+static int
+find_body(clist *res, uint64_t key, const char **body, size_t *len)
+{
+	clistiter	*it;
+	uint64_t	 uid;
+
+	/* Responses come in any order; batches are small. */
+	for (it = clist_begin(res); it != NULL; it = it->next) {
+		uid = 0;
+		if (att_body(it->data, &uid, body, len) == 0 && uid == key &&
+		    *body != NULL)
+			return 0;
+	}
+	*body = NULL;
+	*len = 0;
+	return -1;
+}
+
+/* Hand octets to the sink in pieces the size of a stream buffer, as a
+ * socket would give them; -1 once the sink refused the message. */
+static int
+sink_data(const struct fetch_sink *sink, struct fetch_msg *m,
+    const char *body, size_t len)
 {
 	size_t	 off, take;
 
-	if (sink->begin(sink->arg, m) == -1) {
-		sink->end(sink->arg, m, body != NULL);
-		return;
-	}
-	/* Pieces the size of a stream buffer, as a socket would give them. */
-	for (off = 0; body != NULL && off < len; off += take) {
+	for (off = 0; off < len; off += take) {
 		take = len - off < STREAM_BUFSIZE ? len - off : STREAM_BUFSIZE;
 		if (sink->data(sink->arg, m, body + off, take) == -1)
-			break;
+			return -1;
 	}
-	sink->end(sink->arg, m, body != NULL);
+	return 0;
 }
 
-/* One UID FETCH for v[0..n-1]; every message gets begin..end. */
+/* One UID FETCH of (UID BODY.PEEK[]<partial>) for v[0..n-1]. */
 static int
-imap_fetch_batch(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
-    const struct fetch_sink *sink)
+imap_uid_fetch_body(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
+    uint32_t off, uint32_t len, clist **res)
 {
 	struct imap_priv	 *ip = fc->priv;
 	struct mailimap_set	 *set;
 	struct mailimap_fetch_type *ft = NULL;
-	clist			 *res = NULL;
-	clistiter		 *it;
-	size_t			  i;
+	struct mailimap_section	 *sec = NULL;
+	struct mailimap_fetch_att *fa = NULL;
 	int			  r;
 
+	*res = NULL;
 	if ((set = imap_uid_set(v, n)) == NULL ||
 	    (ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
 	    mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft,
-	    mailimap_fetch_att_new_body_peek_section(
-	    mailimap_section_new(NULL))) != MAILIMAP_NO_ERROR) {
-		r = fetch_fail(fc, PS_UNDEFINED, "out of memory");
+	    (sec = mailimap_section_new(NULL)) == NULL ||
+	    (fa = len > 0 ?
+	    mailimap_fetch_att_new_body_peek_section_partial(sec, off, len) :
+	    mailimap_fetch_att_new_body_peek_section(sec)) == NULL) {
+		if (sec != NULL)
+			mailimap_section_free(sec);
+		r = imap_err(fc, PS_UNDEFINED, "out of memory");
+		goto done;
+	}
+	if (mailimap_fetch_type_new_fetch_att_list_add(ft, fa) !=
+	    MAILIMAP_NO_ERROR) {
+		mailimap_fetch_att_free(fa);
+		r = imap_err(fc, PS_UNDEFINED, "out of memory");
 		goto done;
 	}
 	fc->turns++;
-	if ((r = mailimap_uid_fetch(ip->imap, set, ft, &res)) !=
+	if ((r = mailimap_uid_fetch(ip->imap, set, ft, res)) !=
 	    MAILIMAP_NO_ERROR) {
-		res = NULL;
+		*res = NULL;
 		r = imap_fail(fc, r, "UID FETCH");
 		goto done;
 	}
 	r = PS_SUCCESS;
-	for (i = 0; i < n; i++) {
-		const char	*body = NULL;
-		size_t		 len = 0;
-
-		/* Responses come in any order; batches are small. */
-		for (it = clist_begin(res); it != NULL; it = it->next) {
-			uint64_t	 uid = 0;
-			const char	*b;
-			size_t		 l;
-
-			if (att_body(it->data, &uid, &b, &l) == 0 &&
-			    uid == v[i]->key) {
-				body = b;
-				len = l;
-				break;
-			}
-		}
-		if (body == NULL)
-			log_warnx("message %s not returned by the server "
-			    "(expunged meanwhile?)", v[i]->uid);
-		deliver(sink, v[i], body, len);
-	}
 done:
-	if (res != NULL)
-		mailimap_fetch_list_free(res);
 	if (ft != NULL)
 		mailimap_fetch_type_free(ft);
 	if (set != NULL)
 		mailimap_set_free(set);
 	return r;
+}
+
+/* Several small messages in one UID FETCH; every one gets begin..end. */
+static int
+imap_fetch_batch(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
+    const struct fetch_sink *sink)
+{
+	clist		*res;
+	const char	*body;
+	size_t		 i, len;
+	int		 r, ok;
+
+	if ((r = imap_uid_fetch_body(fc, v, n, 0, 0, &res)) != PS_SUCCESS)
+		return r;
+	for (i = 0; i < n; i++) {
+		ok = find_body(res, v[i]->key, &body, &len) == 0;
+		if (!ok)
+			log_warnx("message %s not returned by the server "
+			    "(expunged meanwhile?)", v[i]->uid);
+		if (sink->begin(sink->arg, v[i]) == 0 && ok)
+			(void)sink_data(sink, v[i], body, len);
+		sink->end(sink->arg, v[i], ok);
+	}
+	mailimap_fetch_list_free(res);
+	return PS_SUCCESS;
+}
+
+/*
+ * A message bigger than a batch, in partial fetches of IMAP_CHUNK octets
+ * until one comes back short.  The announced size only bounds the loop: a
+ * server that keeps sending is a protocol error, not an endless message.
+ */
+static int
+imap_fetch_big(struct fetch_conn *fc, struct fetch_msg *m,
+    const struct fetch_sink *sink)
+{
+	clist		*res;
+	const char	*body;
+	uint64_t	 off = 0, limit;
+	size_t		 len;
+	int		 r, refused;
+
+	limit = m->size + m->size / 2 + IMAP_CHUNK;
+	refused = sink->begin(sink->arg, m) == -1;
+	for (;;) {
+		if (off > limit || off > UINT32_MAX - IMAP_CHUNK) {
+			sink->end(sink->arg, m, 0);
+			return imap_err(fc, PS_PROTOCOL, "message %s: more "
+			    "than the %" PRIu64 " octets announced", m->uid,
+			    m->size);
+		}
+		if ((r = imap_uid_fetch_body(fc, &m, 1, (uint32_t)off,
+		    IMAP_CHUNK, &res)) != PS_SUCCESS) {
+			sink->end(sink->arg, m, 0);
+			return r;
+		}
+		if (find_body(res, m->key, &body, &len) == -1) {
+			mailimap_fetch_list_free(res);
+			log_warnx("message %s not returned by the server "
+			    "(expunged meanwhile?)", m->uid);
+			sink->end(sink->arg, m, 0);
+			return PS_SUCCESS;
+		}
+		if (!refused && sink_data(sink, m, body, len) == -1)
+			refused = 1;
+		mailimap_fetch_list_free(res);
+		off += len;
+		/* Short (or a server that ignored <partial>): the end. */
+		if (len != IMAP_CHUNK)
+			break;
+	}
+	sink->end(sink->arg, m, 1);
+	return PS_SUCCESS;
 }
 
 static int
@@ -670,10 +805,16 @@ imap_fetch(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
 	int		 r;
 
 	for (i = 0; i < n; i += k) {
+		k = 1;
+		if (v[i]->size > IMAP_BATCH_BYTES) {
+			if ((r = imap_fetch_big(fc, v[i], sink)) != PS_SUCCESS)
+				return r;
+			continue;
+		}
 		bytes = v[i]->size;
-		for (k = 1; i + k < n && k < IMAP_BATCH_MSGS &&
-		    bytes + v[i + k]->size <= IMAP_BATCH_BYTES; k++)
-			bytes += v[i + k]->size;
+		while (i + k < n && k < IMAP_BATCH_MSGS &&
+		    bytes + v[i + k]->size <= IMAP_BATCH_BYTES)
+			bytes += v[i + k++]->size;
 		if ((r = imap_fetch_batch(fc, v + i, k, sink)) != PS_SUCCESS)
 			return r;
 	}
@@ -700,7 +841,7 @@ imap_store(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
 		    mailimap_flag_list_add(fl, flag()) != MAILIMAP_NO_ERROR ||
 		    (sa = mailimap_store_att_flags_new_add_flags_silent(fl))
 		    == NULL) {
-			r = fetch_fail(fc, PS_UNDEFINED, "out of memory");
+			r = imap_err(fc, PS_UNDEFINED, "out of memory");
 		} else {
 			fl = NULL;	/* sa owns it */
 			fc->turns++;
@@ -737,7 +878,7 @@ imap_delete(struct fetch_conn *fc, struct fetch_msg **v, size_t n)
 		uint32_t *d = reallocarray(ip->deleted, want, sizeof(*d));
 
 		if (d == NULL)
-			return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+			return imap_err(fc, PS_UNDEFINED, "out of memory");
 		ip->deleted = d;
 		ip->maxdeleted = want;
 	}
@@ -775,12 +916,12 @@ imap_expunge(struct fetch_conn *fc)
 		return PS_SUCCESS;
 	}
 	if ((set = mailimap_set_new_empty()) == NULL)
-		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+		return imap_err(fc, PS_UNDEFINED, "out of memory");
 	for (i = 0; i < ip->ndeleted; i++)
 		if (mailimap_set_add_single(set, ip->deleted[i]) !=
 		    MAILIMAP_NO_ERROR) {
 			mailimap_set_free(set);
-			return fetch_fail(fc, PS_UNDEFINED, "out of memory");
+			return imap_err(fc, PS_UNDEFINED, "out of memory");
 		}
 	r = mailimap_uid_expunge(ip->imap, set);
 	mailimap_set_free(set);
@@ -818,7 +959,7 @@ imap_idle(struct fetch_conn *fc, int secs)
 	int		  r, left;
 
 	if (!mailimap_has_idle(ip->imap))
-		return fetch_fail(fc, -1, "%s does not offer IDLE",
+		return imap_err(fc, -1, "%s does not offer IDLE",
 		    fc->srv->host);
 	for (;;) {
 		if ((left = (int)(deadline - time(NULL))) <= 0)
@@ -838,7 +979,7 @@ imap_idle(struct fetch_conn *fc, int secs)
 				left = 29 * 60;
 			r = poll(&pfd, 1, left * 1000);
 			if (r == -1 && errno != EINTR) {
-				fetch_fail(fc, -1, "poll: %s",
+				imap_err(fc, -1, "poll: %s",
 				    strerror(errno));
 				return -1;
 			}
@@ -853,7 +994,7 @@ imap_idle(struct fetch_conn *fc, int secs)
 
 			if (si->sel_uidvalidity != 0 &&
 			    si->sel_uidvalidity != ip->validity) {
-				fetch_fail(fc, -1, "UIDVALIDITY changed "
+				imap_err(fc, -1, "UIDVALIDITY changed "
 				    "while idle");
 				return -1;
 			}
@@ -861,13 +1002,13 @@ imap_idle(struct fetch_conn *fc, int secs)
 				ip->exists = si->sel_exists;
 		}
 		if (ip->exists > FETCH_MAX_MSGS) {
-			fetch_fail(fc, -1, "too many messages announced");
+			imap_err(fc, -1, "too many messages announced");
 			return -1;
 		}
 		if (ip->exists > before)
 			return 1;
 		before = ip->exists;
-		if (srv_cancelled(fc))
+		if (fc->srv->cancel != NULL && *fc->srv->cancel)
 			return 0;
 	}
 }
