@@ -30,6 +30,7 @@
 #include <libetpan/libetpan.h>
 
 #include "fetch.h"
+#include "imap_deflate.h"
 #include "log.h"
 #include "net.h"
 #include "stream.h"
@@ -60,7 +61,7 @@ struct imap_priv {
 	uint32_t	 validity;
 	uint32_t	 exists;
 	int		 uidplus;
-	int		 compress;
+	struct imap_deflate *deflate;	/* COMPRESS=DEFLATE is on */
 	uint32_t	*deleted;	/* UIDs stored \Deleted this session */
 	size_t		 ndeleted, maxdeleted;
 	char		 prefix[FETCH_UID_MAX / 2];	/* folder part of uids */
@@ -399,6 +400,35 @@ imap_select(struct fetch_conn *fc, const struct fetch_server *srv)
 	return PS_SUCCESS;
 }
 
+/*
+ * Not mailimap_compress(): Debian's libetpan has no zlib and would leave
+ * the server compressing to a client that does not.  A server that says
+ * NO simply goes on uncompressed.
+ */
+static int
+imap_compress(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv *ip = fc->priv;
+	char		  err[FETCH_ERR_MAX];
+	int		  r;
+
+	fc->turns++;
+	r = mailimap_custom_command(ip->imap, "COMPRESS DEFLATE");
+	if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
+	    r == MAILIMAP_ERROR_MEMORY)
+		return imap_fail(fc, r, "COMPRESS DEFLATE");
+	if (r != MAILIMAP_NO_ERROR) {
+		log_debug("%s refused COMPRESS DEFLATE: %s", srv->host,
+		    imap_reply(ip));
+		return PS_SUCCESS;
+	}
+	if ((ip->deflate = imap_deflate_start(ip->imap->imap_stream, err,
+	    sizeof(err))) == NULL)
+		return imap_err(fc, PS_PROTOCOL, "COMPRESS DEFLATE: %s", err);
+	log_debug("IMAP compression (DEFLATE) enabled with %s", srv->host);
+	return PS_SUCCESS;
+}
+
 static int
 imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 {
@@ -452,14 +482,9 @@ imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 			return r;
 	}
 	ip->uidplus = imap_has(ip, "UIDPLUS");
-	if (mailimap_has_compress_deflate(ip->imap)) {
-		fc->turns++;
-		if ((r = mailimap_compress(ip->imap)) != MAILIMAP_NO_ERROR)
-			return imap_fail(fc, r, "COMPRESS DEFLATE");
-		ip->compress = 1;
-		log_debug("IMAP compression (DEFLATE) enabled with %s",
-		    srv->host);
-	}
+	if (imap_has(ip, "COMPRESS=DEFLATE") &&
+	    (r = imap_compress(fc, srv)) != PS_SUCCESS)
+		return r;
 	return imap_select(fc, srv);
 }
 
@@ -970,7 +995,8 @@ imap_idle(struct fetch_conn *fc, int secs)
 			return -1;
 		}
 		/* Untagged data may already sit in a buffer. */
-		if (stream_pending(ip->st) == 0) {
+		if (stream_pending(ip->st) == 0 && (ip->deflate == NULL ||
+		    imap_deflate_pending(ip->deflate) == 0)) {
 			pfd.fd = stream_fd(ip->st);
 			pfd.events = POLLIN;
 			pfd.revents = 0;
