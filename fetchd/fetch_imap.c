@@ -1049,10 +1049,18 @@ imap_close(struct fetch_conn *fc)
 	if (ip == NULL)
 		return;
 	if (ip->imap != NULL) {
-		if (!ip->owns_stream)
+		/*
+		 * Drop the line ourselves: mailimap_free() would say LOGOUT,
+		 * and nothing at all may go to a server we abandoned (a
+		 * PREAUTH greeting with TLS owed, an unverified peer).
+		 */
+		if (ip->imap->imap_stream != NULL) {
+			mailstream_close(ip->imap->imap_stream);
+			ip->imap->imap_stream = NULL;
+		} else if (!ip->owns_stream)
 			stream_close(ip->st);
-		mailimap_free(ip->imap);	/* closes its stream */
-	} else
+		mailimap_free(ip->imap);
+	} else if (ip->st != NULL)
 		stream_close(ip->st);
 	if (log_verbose()) {
 		if (ip->tx.len > 0)

@@ -12,7 +12,7 @@
  *   seen    ... then mark them \Seen and commit
  *   -i SECS after the above, IDLE up to SECS and print its result
  *
- * Prints "open", "list N", "msg UID SIZE OCTETS seen|unseen complete|
+ * Prints "open", "list N", "uid UID SIZE seen|unseen" per message, "msg UID SIZE OCTETS seen|unseen complete|
  * incomplete" per message, "deleted N", "commit", "idle R", "turns N", or
  * "fail STEP CODE: reason".  Exit 0 when every step worked.  -v sends the
  * IMAP trace to stderr.
@@ -159,6 +159,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	printf("list %zu\n", ml.n);
+	for (i = 0; i < ml.n; i++)
+		printf("uid %s %" PRIu64 " %s%s\n", ml.v[i].uid, ml.v[i].size,
+		    ml.v[i].server_seen ? "seen" : "unseen",
+		    ml.v[i].server_deleted ? " deleted" : "");
 	if (strcmp(action, "list") != 0) {
 		if (ml.n > 0 && (v = calloc(ml.n, sizeof(*v))) == NULL)
 			goto out;
