@@ -626,6 +626,27 @@ settle(struct queue *q, struct qmsg *m, size_t idx, const char *addr,
 	log_to(m, addr, start, stat);
 }
 
+struct target_list {
+	struct alias_target	*v;
+	size_t			 n;
+};
+
+static int
+collect_target(const struct alias_target *t, void *arg)
+{
+	struct target_list	*tl = arg;
+	struct alias_target	*nv;
+
+	if ((nv = reallocarray(tl->v, tl->n + 1, sizeof(*nv))) == NULL)
+		return -1;
+	tl->v = nv;
+	nv[tl->n] = *t;
+	if ((nv[tl->n].value = strdup(t->value)) == NULL)
+		return -1;
+	tl->n++;
+	return 0;
+}
+
 /*
  * Deliver recipient idx.  Returns the state to record; text is the
  * deferral or bounce reason.  Failed targets are added to *fails.
@@ -636,6 +657,7 @@ deliver_rcpt(const struct mtad_config *cf, struct queue *q, struct qmsg *m,
     struct failure **fails, size_t *nfails, char *text, size_t textlen)
 {
 	struct rcpt_run		 rr;
+	struct target_list	 tl;
 	enum alias_result	 ar;
 	enum qrcpt_state	 st;
 	char			 err[512], *name;
@@ -652,10 +674,18 @@ deliver_rcpt(const struct mtad_config *cf, struct queue *q, struct qmsg *m,
 		snprintf(text, textlen, "451 4.3.0 out of memory");
 		return QR_PENDING;
 	}
-	ar = alias_expand(t, cf, name, deliver_target, &rr, err, sizeof(err));
+	/* Expand fully first: a loop found half-way must not leave some
+	 * targets delivered and the sender told it all failed. */
+	memset(&tl, 0, sizeof(tl));
+	ar = alias_expand(t, cf, name, collect_target, &tl, err, sizeof(err));
 	free(name);
+	if (ar == ALIAS_OK)
+		for (size_t i = 0; i < tl.n; i++)
+			deliver_target(&tl.v[i], &rr);
+	for (size_t i = 0; i < tl.n; i++)
+		free((char *)tl.v[i].value);
+	free(tl.v);
 	if (ar == ALIAS_PERMFAIL) {
-		/* Nothing was delivered if the expansion failed. */
 		snprintf(text, textlen, "554 %.480s", err);
 		add_failure(&rr, NULL, text);
 		st = QR_BOUNCED;
@@ -796,17 +826,24 @@ local_deliver_message(const struct mtad_config *cf, struct queue *q,
 			/* Settled once the DSN is safely queued. */
 			struct pending_bounce *np;
 
+			char *why = strdup(st == QR_BOUNCED ? text : "");
+
 			np = reallocarray(pb, npb + 1, sizeof(*np));
-			if (np != NULL) {
+			if (np != NULL && why != NULL) {
 				pb = np;
 				pb[npb].idx = i;
 				pb[npb].addr = addr;
-				pb[npb].reason = strdup(st == QR_BOUNCED ?
-				    text : "");
+				pb[npb].reason = why;
 				pb[npb].start = start;
 				npb++;
 				continue;
 			}
+			if (np != NULL)
+				pb = np;
+			free(why);
+			/* Out of memory: try the whole recipient again. */
+			snprintf(text, sizeof(text), "451 4.3.0 out of memory");
+			st = QR_PENDING;
 		}
 		if (st == QR_PENDING)
 			settle(q, &m, i, addr, st, text, time(NULL) +

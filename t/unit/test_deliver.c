@@ -882,6 +882,35 @@ partly_delivered_list_retries_only_the_rest(void **state)
 	assert_string_equal(slurp(path, NULL), orig_msg);
 }
 
+static void
+loop_found_late_delivers_nothing(void **state)
+{
+	struct qfix	*f = *state;
+	char		 id[QID_SIZE], cmd[256], text[256], path[256], r[128];
+	const char	*rcpts[1] = { "mixed@hub.lan" }, *seen;
+
+	snprintf(text, sizeof(text), "mixed: \\%s, loopa\nloopa: loopb\n"
+	    "loopb: loopa\n", f->me);
+	{
+		FILE *fp = fopen(f->aliases, "w");
+
+		fputs(text, fp);
+		fclose(fp);
+	}
+	snprintf(cmd, sizeof(cmd), "cat >> %s/seen", f->dir);
+	f->cf.mailbox = MAILBOX_MDA;
+	f->cf.mailbox_arg = cmd;
+	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
+	enqueue(f, r, orig_msg, rcpts, 1, id);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(queued(f), 0);
+	/* Only the DSN: the first member did not get the message. */
+	snprintf(path, sizeof(path), "%s/seen", f->dir);
+	seen = slurp(path, NULL);
+	assert_non_null(strstr(seen, "Status: 5.4.6"));
+	assert_null(strstr(seen, "body text"));
+}
+
 int
 main(void)
 {
@@ -914,6 +943,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    partly_delivered_list_retries_only_the_rest, qsetup,
 		    qteardown),
+		cmocka_unit_test_setup_teardown(
+		    loop_found_late_delivers_nothing, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
