@@ -871,12 +871,13 @@ set_error(char **dst, const char *src)
 }
 
 int
-queue_set_rcpt(struct queue *q, struct qmsg *m, size_t idx,
-    enum qrcpt_state state, const char *error, time_t next_try)
+queue_update(struct queue *q, struct qmsg *m, const struct qrcpt_update *u,
+    size_t n)
 {
 	struct qmsg	 cur;
 	struct qrcpt	*r;
 	char		 id[QID_SIZE];
+	size_t		 i;
 	int		 fd, save, ret = -1;
 
 	memcpy(id, m->id, QID_SIZE);
@@ -887,20 +888,23 @@ queue_set_rcpt(struct queue *q, struct qmsg *m, size_t idx,
 	/* Another process may have settled other recipients meanwhile. */
 	if (queue_load(q, id, &cur) == -1)
 		goto out;
-	if (idx >= cur.nrcpts || (idx < m->nrcpts &&
-	    strcmp(cur.rcpts[idx].addr, m->rcpts[idx].addr) != 0)) {
-		qmsg_free(&cur);
-		errno = EINVAL;
-		goto out;
+	for (i = 0; i < n; i++) {
+		if (u[i].idx >= cur.nrcpts || (u[i].idx < m->nrcpts &&
+		    strcmp(cur.rcpts[u[i].idx].addr,
+		    m->rcpts[u[i].idx].addr) != 0)) {
+			qmsg_free(&cur);
+			errno = EINVAL;
+			goto out;
+		}
+		r = &cur.rcpts[u[i].idx];
+		if (set_error(&r->last_error, u[i].error) == -1) {
+			qmsg_free(&cur);
+			goto out;
+		}
+		r->state = u[i].state;
+		r->tries++;
+		r->next_try = u[i].next_try;
 	}
-	r = &cur.rcpts[idx];
-	if (set_error(&r->last_error, error) == -1) {
-		qmsg_free(&cur);
-		goto out;
-	}
-	r->state = state;
-	r->tries++;
-	r->next_try = next_try;
 	if (all_settled(&cur)) {
 		if (queue_remove(q, id) == -1) {
 			qmsg_free(&cur);
@@ -918,6 +922,15 @@ out:
 	close(fd);
 	errno = save;
 	return ret;
+}
+
+int
+queue_set_rcpt(struct queue *q, struct qmsg *m, size_t idx,
+    enum qrcpt_state state, const char *error, time_t next_try)
+{
+	struct qrcpt_update	u = { idx, state, error, next_try };
+
+	return queue_update(q, m, &u, 1);
 }
 
 int

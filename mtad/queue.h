@@ -121,6 +121,20 @@ int	queue_open_data(struct queue *q, const char *id);
 int	queue_set_rcpt(struct queue *q, struct qmsg *m, size_t idx,
 	    enum qrcpt_state state, const char *error, time_t next_try);
 
+/*
+ * The same for several recipients at once: one rewrite (two syncs) or one
+ * removal however many recipients a flush settled.  All or nothing: -1
+ * (EINVAL for a bad index) leaves the envelope as it was.
+ */
+struct qrcpt_update {
+	size_t		 idx;
+	enum qrcpt_state state;
+	const char	*error;
+	time_t		 next_try;
+};
+int	queue_update(struct queue *q, struct qmsg *m,
+	    const struct qrcpt_update *u, size_t n);
+
 /* Remove both files of a message. */
 int	queue_remove(struct queue *q, const char *id);
 

@@ -362,6 +362,44 @@ set_rcpt_updates_then_removes(void **state)
 }
 
 static void
+update_several_at_once(void **state)
+{
+	struct fx	*fx = *state;
+	struct qmsg	 m;
+	char		 id[QID_SIZE];
+	struct qrcpt_update u[2] = {
+		{ 0, QR_SENT, "250 ok", 0 },
+		{ 1, QR_PENDING, "451 later", 1763786052 },
+	};
+
+	write_one(fx, QDEST_QUEUE, "hi\n", id);
+	assert_int_equal(queue_load(&fx->q, id, &m), 0);
+	/* A bad index changes nothing. */
+	u[1].idx = 7;
+	assert_int_equal(queue_update(&fx->q, &m, u, 2), -1);
+	assert_int_equal(errno, EINVAL);
+	qmsg_free(&m);
+	assert_int_equal(queue_load(&fx->q, id, &m), 0);
+	assert_int_equal(m.rcpts[0].state, QR_PENDING);
+	assert_int_equal(m.rcpts[0].tries, 0);
+
+	u[1].idx = 1;
+	assert_int_equal(queue_update(&fx->q, &m, u, 2), 0);
+	qmsg_free(&m);
+	assert_int_equal(queue_load(&fx->q, id, &m), 0);
+	assert_int_equal(m.rcpts[0].state, QR_SENT);
+	assert_string_equal(m.rcpts[1].last_error, "451 later");
+	assert_int_equal(m.rcpts[1].tries, 1);
+
+	u[0].idx = 1;
+	u[0].state = QR_SENT;
+	assert_int_equal(queue_update(&fx->q, &m, u, 1), 0);
+	qmsg_free(&m);
+	assert_int_equal(queue_load(&fx->q, id, &m), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void
 maildrop_pickup(void **state)
 {
 	struct fx	*fx = *state;
@@ -627,6 +665,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(aborted_writer_leaves_nothing,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(set_rcpt_updates_then_removes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(update_several_at_once,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(maildrop_pickup,
 		    setup, teardown),
