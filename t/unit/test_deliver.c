@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <pwd.h>
+#include <libetpan/libetpan.h>
 
 #include "../../mtad/bounce.h"
 #include "../../mtad/deliver.h"
@@ -549,6 +550,39 @@ queued(struct qfix *f)
 	return n;
 }
 
+
+/* The DSN's MIME structure, as a MUA's parser (libetpan) sees it. */
+static void
+check_dsn_mime(const char *dsn, size_t len)
+{
+	static const char *const want[] = { "plain", "delivery-status",
+	    "rfc822-headers" };
+	struct mailmime	*mime = NULL;
+	clistiter	*it;
+	size_t		 idx = 0;
+	int		 n = 0;
+
+	assert_int_equal(mailmime_parse(dsn, len, &idx, &mime),
+	    MAILIMF_NO_ERROR);
+	assert_int_equal(mime->mm_type, MAILMIME_MESSAGE);
+	mime = mime->mm_data.mm_message.mm_msg_mime;
+	assert_non_null(mime);
+	assert_int_equal(mime->mm_type, MAILMIME_MULTIPLE);
+	assert_string_equal(mime->mm_content_type->ct_subtype, "report");
+	for (it = clist_begin(mime->mm_data.mm_multipart.mm_mp_list);
+	    it != NULL; it = clist_next(it), n++) {
+		struct mailmime *part = clist_content(it);
+
+		assert_true(n < 3);
+		assert_string_equal(part->mm_content_type->ct_subtype,
+		    want[n]);
+	}
+	assert_int_equal(n, 3);
+	while (mime->mm_parent != NULL)
+		mime = mime->mm_parent;
+	mailmime_free(mime);
+}
+
 static const char orig_msg[] =
     "Received: from lanhost by hub.lan\n"
     "From: Eddy <eddy@hub.lan>\n"
@@ -638,6 +672,13 @@ aliases_users_files_pipes_and_bounces(void **state)
 	    "Content-Description: Undelivered Message Headers\n\n"
 	    "Received: from lanhost by hub.lan\nFrom: Eddy <eddy@hub.lan>\n"
 	    "Subject: caf\xc3\xa9 tonight\n\n--"));
+	{
+		const char	*end = strstr(dsn + 1, "\nFrom ");
+		const char	*start = strchr(dsn + 1, '\n') + 1;
+
+		check_dsn_mime(start, end ? (size_t)(end - start) :
+		    strlen(start));
+	}
 	/* Headers only: the body stays with the sender. */
 	assert_null(strstr(dsn, "body text"));
 	assert_int_equal(strstr(mbox, "Subject: caf") != dsn ? 1 : 0, 1);
