@@ -18,6 +18,7 @@
 #include "log.h"
 #include "rcfile.h"
 #include "rcfile_lex.h"
+#include "run.h"
 
 #define FETCHD_VERSION	"0.1"
 
@@ -406,6 +407,40 @@ quit_daemon(const char *pidfile)
 	return PS_SUCCESS;
 }
 
+/* What SIGHUP needs to read the rc file again as at start-up. */
+struct reload_ctx {
+	struct options	*o;
+	char *const	*names;
+	int		 nnames;
+	struct rc_env	*env;
+};
+
+static int
+reload_rc(struct rc_config *cfg, void *arg)
+{
+	struct reload_ctx	*rc = arg;
+	struct rc_config	 fresh;
+	char			 err[1024];
+	int			 rv;
+
+	rc_init(&fresh);
+	if ((rv = rc_parse_file(&fresh, rc->o->rcfile, err, sizeof(err))) ==
+	    PS_SUCCESS && (rv = rc_select(&fresh, rc->names, rc->nnames, err,
+	    sizeof(err))) == PS_SUCCESS)
+		rv = rc_finish(&fresh, &rc->o->cmd, &rc->o->run, rc->env, err,
+		    sizeof(err));
+	if (rv != PS_SUCCESS) {
+		log_warnx("%s", err);
+		rc_free(&fresh);
+		return rv;
+	}
+	if (rc->o->check)
+		fresh.run.daemon = 0;
+	rc_free(cfg);
+	*cfg = fresh;
+	return PS_SUCCESS;
+}
+
 static size_t
 active_polls(const struct rc_config *cfg)
 {
@@ -491,8 +526,12 @@ main(int argc, char **argv)
 		    "specified.\n");
 		rv = PS_SYNTAX;
 	} else {
-		fprintf(stderr, "fetchd: polling not implemented yet\n");
-		rv = PS_UNDEFINED;
+		struct reload_ctx	 rctx = { &o, argv + first, argc - first,
+					    &env };
+		struct run_opts		 ro = { o.check, o.nodetach, reload_rc,
+					    &rctx };
+
+		rv = fetchd_run(&cfg, &ro);
 	}
 	rc_free(&cfg);
 	rc_poll_free(&o.cmd);

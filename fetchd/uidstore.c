@@ -1,0 +1,402 @@
+/*
+ * The idfile and the delivery journal (see uidstore.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "log.h"
+#include "uidstore.h"
+
+struct uid_entry {
+	struct uid_entry	*next;
+	int			 bits;
+	char			*uid;		/* points into acct's block */
+	char			 acct[];	/* acct NUL uid NUL */
+};
+
+static size_t
+hash(const char *acct, const char *uid)
+{
+	size_t	 h = 2166136261u;
+
+	for (; *acct != '\0'; acct++)
+		h = (h ^ (unsigned char)*acct) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (; *uid != '\0'; uid++)
+		h = (h ^ (unsigned char)*uid) * 16777619u;
+	return h;
+}
+
+static struct uid_entry **
+find(struct uidstore *us, const char *acct, const char *uid)
+{
+	struct uid_entry	**ep;
+
+	if (us->nbuckets == 0)
+		return NULL;
+	ep = &us->tab[hash(acct, uid) % us->nbuckets];
+	for (; *ep != NULL; ep = &(*ep)->next)
+		if (strcmp((*ep)->acct, acct) == 0 &&
+		    strcmp((*ep)->uid, uid) == 0)
+			return ep;
+	return ep;
+}
+
+static int
+grow(struct uidstore *us)
+{
+	struct uid_entry	**tab, *e, *next;
+	size_t			  nb, i, h;
+
+	nb = us->nbuckets == 0 ? 256 : us->nbuckets * 2;
+	if ((tab = calloc(nb, sizeof(*tab))) == NULL)
+		return -1;
+	for (i = 0; i < us->nbuckets; i++)
+		for (e = us->tab[i]; e != NULL; e = next) {
+			next = e->next;
+			h = hash(e->acct, e->uid) % nb;
+			e->next = tab[h];
+			tab[h] = e;
+		}
+	free(us->tab);
+	us->tab = tab;
+	us->nbuckets = nb;
+	return 0;
+}
+
+int
+uidstore_get(struct uidstore *us, const char *acct, const char *uid)
+{
+	struct uid_entry	**ep = find(us, acct, uid);
+
+	return ep != NULL && *ep != NULL ? (*ep)->bits : 0;
+}
+
+int
+uidstore_set(struct uidstore *us, const char *acct, const char *uid,
+    int bits)
+{
+	struct uid_entry	**ep, *e;
+	size_t			  la = strlen(acct), lu = strlen(uid);
+
+	if ((ep = find(us, acct, uid)) != NULL && *ep != NULL) {
+		if (((*ep)->bits & bits & UID_SEEN) == 0 && (bits & UID_SEEN))
+			us->dirty = 1;
+		(*ep)->bits |= bits;
+		return 0;
+	}
+	if (us->n >= UIDSTORE_MAX_ENTRIES) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (us->n >= us->nbuckets && grow(us) == -1)
+		return -1;
+	if ((e = malloc(sizeof(*e) + la + lu + 2)) == NULL)
+		return -1;
+	memcpy(e->acct, acct, la + 1);
+	e->uid = e->acct + la + 1;
+	memcpy(e->uid, uid, lu + 1);
+	e->bits = bits;
+	ep = find(us, acct, uid);
+	e->next = NULL;
+	*ep = e;
+	us->n++;
+	if (bits & UID_SEEN)
+		us->dirty = 1;
+	return 0;
+}
+
+static void
+drop_bits(struct uidstore *us, struct uid_entry **ep, int bits)
+{
+	struct uid_entry	*e = *ep;
+
+	if (e->bits & bits & UID_SEEN)
+		us->dirty = 1;
+	if (e->bits & bits & UID_JOURNAL)
+		us->jdirty = 1;
+	e->bits &= ~bits;
+	if (e->bits == 0) {
+		*ep = e->next;
+		free(e);
+		us->n--;
+	}
+}
+
+void
+uidstore_clear(struct uidstore *us, const char *acct, const char *uid,
+    int bits)
+{
+	struct uid_entry	**ep = find(us, acct, uid);
+
+	if (ep != NULL && *ep != NULL)
+		drop_bits(us, ep, bits);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void
+uidstore_prune(struct uidstore *us, const char *acct,
+    const char *const *uids, size_t n)
+{
+	struct uid_entry	**ep;
+	const char		**sorted;
+	size_t			  i;
+
+	if ((sorted = calloc(n + 1, sizeof(*sorted))) == NULL)
+		return;		/* pruning is housekeeping */
+	memcpy(sorted, uids, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_str);
+	for (i = 0; i < us->nbuckets; i++)
+		for (ep = &us->tab[i]; *ep != NULL;) {
+			if (strcmp((*ep)->acct, acct) == 0 &&
+			    bsearch(&(*ep)->uid, sorted, n, sizeof(*sorted),
+			    cmp_str) == NULL) {
+				drop_bits(us, ep, UID_SEEN | UID_JOURNAL);
+				continue;
+			}
+			ep = &(*ep)->next;
+		}
+	free(sorted);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static size_t
+escape(const char *s, char *out, size_t outlen)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	size_t			 n = 0;
+	unsigned char		 c;
+
+	for (; *s != '\0' && n + 4 < outlen; s++) {
+		c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f || c == '%') {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else
+			out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int
+unescape(char *s)
+{
+	char	*o = s;
+	int	 hi, lo;
+
+	for (; *s != '\0'; s++) {
+		if (*s != '%') {
+			*o++ = *s;
+			continue;
+		}
+		if ((hi = hexval(s[1])) < 0 || (lo = hexval(s[2])) < 0 ||
+		    (hi == 0 && lo == 0))
+			return -1;
+		*o++ = (char)(hi << 4 | lo);
+		s += 2;
+	}
+	*o = '\0';
+	return 0;
+}
+
+static int
+load(struct uidstore *us, const char *path, int bits, char *err,
+    size_t errlen)
+{
+	FILE	*fp;
+	char	 line[UIDSTORE_LINE_MAX], *sp, *nl;
+	int	 lineno = 0, bad = 0;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		/* A line without its LF is torn (or too long): skip it. */
+		if ((nl = strchr(line, '\n')) == NULL) {
+			bad++;
+			while (!feof(fp) && fgets(line, sizeof(line), fp) !=
+			    NULL && strchr(line, '\n') == NULL)
+				;
+			continue;
+		}
+		*nl = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		if ((sp = strchr(line, ' ')) == NULL || strchr(sp + 1, ' ') ||
+		    sp[1] == '\0' || sp == line) {
+			bad++;
+			continue;
+		}
+		*sp++ = '\0';
+		if (unescape(line) == -1 || unescape(sp) == -1) {
+			bad++;
+			continue;
+		}
+		if (uidstore_set(us, line, sp, bits) == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			fclose(fp);
+			return -1;
+		}
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	if (bad > 0)
+		log_warnx("%s: %d malformed line%s ignored", path, bad,
+		    bad == 1 ? "" : "s");
+	return 0;
+}
+
+int
+uidstore_open(struct uidstore *us, const char *idfile, char *err,
+    size_t errlen)
+{
+	memset(us, 0, sizeof(*us));
+	if ((us->path = strdup(idfile)) == NULL ||
+	    asprintf(&us->jpath, "%s.journal", idfile) == -1) {
+		us->jpath = NULL;
+		snprintf(err, errlen, "out of memory");
+		uidstore_close(us);
+		return -1;
+	}
+	if (load(us, us->path, UID_SEEN, err, errlen) == -1 ||
+	    load(us, us->jpath, UID_JOURNAL, err, errlen) == -1) {
+		uidstore_close(us);
+		return -1;
+	}
+	us->dirty = us->jdirty = 0;
+	return 0;
+}
+
+void
+uidstore_close(struct uidstore *us)
+{
+	struct uid_entry	*e, *next;
+	size_t			 i;
+
+	for (i = 0; i < us->nbuckets; i++)
+		for (e = us->tab[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(us->tab);
+	free(us->path);
+	free(us->jpath);
+	memset(us, 0, sizeof(*us));
+}
+
+static size_t
+format_line(const char *acct, const char *uid, char *buf, size_t len)
+{
+	size_t	 n;
+
+	n = escape(acct, buf, len / 2);
+	buf[n++] = ' ';
+	n += escape(uid, buf + n, len - n - 1);
+	buf[n++] = '\n';
+	return n;
+}
+
+int
+uidstore_journal(struct uidstore *us, const char *acct,
+    const char *const *uids, size_t n)
+{
+	char	 line[UIDSTORE_LINE_MAX];
+	size_t	 i, len;
+	int	 fd, saved;
+
+	if (n == 0)
+		return 0;
+	if ((fd = open(us->jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		len = format_line(acct, uids[i], line, sizeof(line));
+		if (write_all(fd, line, len) == -1)
+			goto fail;
+		if (uidstore_set(us, acct, uids[i], UID_JOURNAL) == -1)
+			goto fail;
+	}
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1)
+		return -1;
+	/* A new journal's directory entry must be durable too. */
+	return fsync_dir(us->jpath);
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+static int
+write_file(struct uidstore *us, const char *path, int bits)
+{
+	struct atomic_file	 af;
+	struct uid_entry	*e;
+	char			 line[UIDSTORE_LINE_MAX];
+	size_t			 i, len;
+
+	if (atomic_open(&af, path, 0600) == -1)
+		return -1;
+	for (i = 0; i < us->nbuckets; i++)
+		for (e = us->tab[i]; e != NULL; e = e->next) {
+			if ((e->bits & bits) == 0)
+				continue;
+			len = format_line(e->acct, e->uid, line, sizeof(line));
+			if (atomic_write(&af, line, len) == -1) {
+				atomic_abort(&af);
+				return -1;
+			}
+		}
+	return atomic_commit(&af);
+}
+
+int
+uidstore_save(struct uidstore *us)
+{
+	if (us->dirty) {
+		if (write_file(us, us->path, UID_SEEN) == -1)
+			return -1;
+		us->dirty = 0;
+	}
+	if (us->jdirty) {
+		if (write_file(us, us->jpath, UID_JOURNAL) == -1)
+			return -1;
+		us->jdirty = 0;
+	}
+	return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * What fetchd remembers about mailbox messages between polls, per account
+ * ("remotename@server", plus "/folder" for IMAP folders other than INBOX):
+ *
+ * - the idfile (~/.fetchids or --idfile): uids seen in "keep" mode, so the
+ *   next poll does not fetch them again.  Rewritten whole and atomically
+ *   (common/atomic) by uidstore_save().
+ * - the journal (the idfile's name + ".journal"): each uid whose message
+ *   the SMTP server accepted for every recipient, appended and fsync'd by
+ *   uidstore_journal() BEFORE the DELE / \Deleted is sent.  At the next
+ *   poll a journaled uid still on the server is deleted (or, in keep mode,
+ *   counted as seen) without being delivered again: exactly once across
+ *   crashes and dropped links.  Entries go once the server confirmed the
+ *   deletion (uidstore_clear + uidstore_save).
+ *
+ * Files: one "ACCOUNT UID" a line, both fields %XX-escaped for blanks,
+ * controls and '%'.  A torn last line (crash mid-append) is ignored.
+ */
+#ifndef FETCHD_UIDSTORE_H
+#define FETCHD_UIDSTORE_H
+
+#include <stddef.h>
+
+#define UID_SEEN	0x01
+#define UID_JOURNAL	0x02
+
+#define UIDSTORE_LINE_MAX	4096
+#define UIDSTORE_MAX_ENTRIES	4000000
+
+struct uid_entry;
+
+struct uidstore {
+	char			*path;		/* idfile */
+	char			*jpath;		/* journal */
+	struct uid_entry	**tab;		/* hash buckets */
+	size_t			 nbuckets;
+	size_t			 n;
+	int			 dirty;		/* idfile needs writing */
+	int			 jdirty;	/* journal needs compacting */
+};
+
+/* Load both files (missing = empty).  0, or -1 with err (unreadable). */
+int	uidstore_open(struct uidstore *us, const char *idfile, char *err,
+	    size_t errlen);
+void	uidstore_close(struct uidstore *us);
+
+/* UID_SEEN | UID_JOURNAL bits for this uid, 0 if unknown. */
+int	uidstore_get(struct uidstore *us, const char *acct, const char *uid);
+/* Set / clear bits in memory (uidstore_save writes the idfile). */
+int	uidstore_set(struct uidstore *us, const char *acct, const char *uid,
+	    int bits);
+void	uidstore_clear(struct uidstore *us, const char *acct, const char *uid,
+	    int bits);
+/* Forget every entry of acct whose uid is not in uids[0..n-1] (the
+ * server's current list). */
+void	uidstore_prune(struct uidstore *us, const char *acct,
+	    const char *const *uids, size_t n);
+
+/* Append uids to the journal and fsync it.  0, or -1 (errno). */
+int	uidstore_journal(struct uidstore *us, const char *acct,
+	    const char *const *uids, size_t n);
+/* Write the idfile and compact the journal (atomically) if they changed.
+ * 0 or -1 (errno). */
+int	uidstore_save(struct uidstore *us);
+
+#endif
