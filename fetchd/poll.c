@@ -303,6 +303,13 @@ do_batch(struct session *s, struct fetch_msg **v, size_t n,
 		}
 		dv[nd++] = items[i].fm;
 	}
+	/* Durable before any deletion goes out (one fsync per batch). */
+	if (nd > 0 && uidstore_sync(s->run->us) == -1) {
+		log_warn("%s: cannot sync the journal; nothing deleted",
+		    s->run->us->jpath);
+		s->journal_err = 1;
+		nd = 0;
+	}
 	if (nd > 0 && frv == PS_SUCCESS) {
 		if (keep)
 			frv = f->mark_seen != NULL ?

@@ -283,7 +283,10 @@ int
 uidstore_open(struct uidstore *us, const char *idfile, char *err,
     size_t errlen)
 {
+	int	 fd;
+
 	memset(us, 0, sizeof(*us));
+	us->jfd = -1;
 	if ((us->path = strdup(idfile)) == NULL ||
 	    asprintf(&us->jpath, "%s.journal", idfile) == -1) {
 		us->jpath = NULL;
@@ -297,6 +300,12 @@ uidstore_open(struct uidstore *us, const char *idfile, char *err,
 		return -1;
 	}
 	us->dirty = us->jdirty = 0;
+	/* A killed predecessor's appends may be in the page cache only:
+	 * make them durable before acting on them. */
+	if ((fd = open(us->jpath, O_RDONLY | O_CLOEXEC)) != -1) {
+		fsync(fd);
+		close(fd);
+	}
 	return 0;
 }
 
@@ -311,10 +320,15 @@ uidstore_close(struct uidstore *us)
 			next = e->next;
 			free(e);
 		}
+	if (us->jfd != -1) {
+		fdatasync(us->jfd);
+		close(us->jfd);
+	}
 	free(us->tab);
 	free(us->path);
 	free(us->jpath);
 	memset(us, 0, sizeof(*us));
+	us->jfd = -1;
 }
 
 static size_t
@@ -335,31 +349,47 @@ uidstore_journal(struct uidstore *us, const char *acct,
 {
 	char	 line[UIDSTORE_LINE_MAX];
 	size_t	 i, len;
-	int	 fd, saved;
+	int	 created = 0;
 
 	if (n == 0)
 		return 0;
-	if ((fd = open(us->jpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) == -1)
-		return -1;
+	if (us->jfd == -1) {
+		created = access(us->jpath, F_OK) == -1;
+		if ((us->jfd = open(us->jpath, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0600)) == -1)
+			return -1;
+		/* A new journal's directory entry must be durable too. */
+		if (created && fsync_dir(us->jpath) == -1)
+			return -1;
+	}
 	for (i = 0; i < n; i++) {
 		len = format_line(acct, uids[i], line, sizeof(line));
-		if (write_all(fd, line, len) == -1)
-			goto fail;
+		if (write_all(us->jfd, line, len) == -1)
+			return -1;
+		us->junsynced = 1;
 		if (uidstore_set(us, acct, uids[i], UID_JOURNAL) == -1)
-			goto fail;
+			return -1;
 	}
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1)
+	return 0;
+}
+
+int
+uidstore_sync(struct uidstore *us)
+{
+	if (!us->junsynced || us->jfd == -1)
+		return 0;
+	if (fdatasync(us->jfd) == -1)
 		return -1;
-	/* A new journal's directory entry must be durable too. */
-	return fsync_dir(us->jpath);
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
+	us->junsynced = 0;
+	return 0;
+}
+
+static void
+journal_closefd(struct uidstore *us)
+{
+	if (us->jfd != -1)
+		close(us->jfd);
+	us->jfd = -1;
 }
 
 static int
@@ -394,6 +424,10 @@ uidstore_save(struct uidstore *us)
 		us->dirty = 0;
 	}
 	if (us->jdirty) {
+		/* The rewrite replaces the file: appends go to the new one. */
+		if (uidstore_sync(us) == -1)
+			return -1;
+		journal_closefd(us);
 		if (write_file(us, us->jpath, UID_JOURNAL) == -1)
 			return -1;
 		us->jdirty = 0;

@@ -37,6 +37,8 @@ struct uidstore {
 	size_t			 n;
 	int			 dirty;		/* idfile needs writing */
 	int			 jdirty;	/* journal needs compacting */
+	int			 jfd;		/* open for appending, or -1 */
+	int			 junsynced;	/* written, not yet fsync'd */
 };
 
 /* Load both files (missing = empty).  0, or -1 with err (unreadable). */
@@ -56,9 +58,15 @@ void	uidstore_clear(struct uidstore *us, const char *acct, const char *uid,
 void	uidstore_prune(struct uidstore *us, const char *acct,
 	    const char *const *uids, size_t n);
 
-/* Append uids to the journal and fsync it.  0, or -1 (errno). */
+/*
+ * Append uids to the journal: write(2) at once, so that a killed process
+ * loses nothing already accepted (the page cache has it), and fsync with
+ * uidstore_sync() before the deletions go out, so that a power cut does not
+ * either: one fsync per batch.  0, or -1 (errno).
+ */
 int	uidstore_journal(struct uidstore *us, const char *acct,
 	    const char *const *uids, size_t n);
+int	uidstore_sync(struct uidstore *us);
 /* Write the idfile and compact the journal (atomically) if they changed.
  * 0 or -1 (errno). */
 int	uidstore_save(struct uidstore *us);

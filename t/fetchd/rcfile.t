@@ -100,10 +100,12 @@ t.eq(r.returncode, 5, "unimplemented keyword exits 5")
 t.like(r.err, "%s:2: 'preconnect' is not implemented by fetchd" % bad,
        "unimplemented keyword named, never ignored")
 
-# polling is the next step: fail clearly rather than pretend
-r = fetchd("-f", seed)
-t.ok(r.returncode != 0, "plain run fails while polling is missing")
-t.like(r.err, "polling not implemented yet", "and says why")
+# what fetchd does not do yet fails clearly at start-up, before any poll
+mda = rcfile("mda.rc", "poll 127.0.0.1 with proto POP3\n"
+             "  user joe there with password pw mda \"procmail -d %T\"\n")
+r = fetchd("-f", mda, "--pidfile", os.path.join(tmp, "mda.pid"))
+t.eq(r.returncode, 5, "mda (not implemented yet) exits 5")
+t.like(r.err, "'mda' is not implemented by fetchd yet", "and says why")
 
 # command-line options override the rc file
 r = fetchd("-f", seed, "--configdump", "-k", "-p", "IMAP", "-u", "other",

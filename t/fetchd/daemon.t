@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+# Daemon mode: -d SECS polls, a plain "fetchd" wakes the daemon for an
+# immediate poll, "fetchd -d N" while it runs exits 8 (PS_EXCLUDE, which the
+# ppp hook relies on), --quit stops it (exit 8 when none runs), the daemon
+# detaches unless -N, and SIGHUP rereads the rc file.
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fetchdlib as F  # noqa: E402
+import mhtest  # noqa: E402
+
+t = mhtest.Test()
+tmp = mhtest.tmpdir()
+env = F.Env(tmp)
+ca = mhtest.CA(tmp + "/ca")
+dc = mhtest.Dovecot(tmp, users={"eddy": "pw", "kim": "pw"}, ca=ca)
+sh = mhtest.SmartHost(tmp)
+TEXT = (F.poll_line(dc) +
+        '  user "%%s" there with password "pw" is eddy here\n'
+        '  sslcertfile %s smtphost 127.0.0.1/%d\n' % (ca.ca_file, sh.port))
+rc = env.rc(TEXT % "eddy")
+log = os.path.join(tmp, "daemon.log")
+
+dc.deliver("eddy", F.message(1))
+d = env.start(rc, "-d", "300", "-N", "-L", log, stdout=subprocess.DEVNULL,
+              stderr=subprocess.DEVNULL)
+t.ok(sh.wait_messages(1, 15), "daemon: first poll at start-up")
+t.ok(mhtest.wait_for(lambda: os.path.exists(env.pidfile), 5),
+     "daemon: pid file written")
+with open(env.pidfile) as f:
+    t.eq(f.read().split()[0], str(d.pid), "pid file holds the daemon's pid")
+
+r = env.run(rc, "-d", "60")
+t.eq(r.returncode, 8, "fetchd -d while the daemon runs: exit 8")
+
+dc.deliver("eddy", F.message(2))
+t0 = time.time()
+r = env.run(rc)
+t.eq(r.returncode, 0, "plain fetchd: exit 0")
+t.like(r.err, "awakened", "plain fetchd wakes the daemon")
+t.ok(sh.wait_messages(2, 15), "woken daemon polls at once (%.1f s)"
+     % (time.time() - t0))
+
+# SIGHUP: the daemon reads the rc file again (now kim's mailbox)
+with open(rc, "w") as f:
+    f.write(TEXT % "kim")
+dc.deliver("kim", F.message(3))
+os.kill(d.pid, signal.SIGHUP)
+t.ok(sh.wait_messages(3, 15), "SIGHUP: rc file reread, the new entry polled")
+
+r = env.run(rc, "--quit")
+t.eq(r.returncode, 0, "--quit: exit 0")
+try:
+    d.wait(15)
+except subprocess.TimeoutExpired:
+    pass
+t.eq(d.poll(), 0, "--quit: the daemon exits 0")
+t.ok(not os.path.exists(env.pidfile), "pid file removed")
+r = env.run(rc, "--quit")
+t.eq(r.returncode, 8, "--quit with no daemon: exit 8")
+with open(log) as f:
+    text = f.read()
+t.like(text, "1 message for eddy at 127.0.0.1", "daemon logs to --logfile")
+
+# Detached (no -N): the command returns, the daemon lives on.
+r = env.run(rc, "-d", "300", "-L", log)
+t.eq(r.returncode, 0, "detaching daemon: the command exits 0")
+t.ok(mhtest.wait_for(lambda: os.path.exists(env.pidfile), 5),
+     "detached daemon holds the pid file")
+with open(env.pidfile) as f:
+    pid = int(f.read().split()[0])
+on = mhtest.on_exit(lambda: os.kill(pid, signal.SIGKILL)
+                    if os.path.exists("/proc/%d" % pid) else None)
+r = env.run(rc, "--quit")
+t.eq(r.returncode, 0, "--quit stops the detached daemon")
+t.ok(mhtest.wait_for(lambda: not os.path.exists("/proc/%d" % pid)
+                     or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
+                     10), "the detached daemon is gone")
+t.done()
