@@ -123,23 +123,40 @@ sink_end(void *arg, struct fetch_msg *m, int complete)
 	it->complete = complete && it->fd != -1;
 }
 
-/* Read the header section of a spooled message. */
+/* Read the header section of a spooled message, no more of it. */
 static int
 read_header(struct item *it)
 {
+	size_t	 cap = 8192, len = 0;
 	ssize_t	 n;
-	char	*end;
+	char	*buf = NULL, *nb, *end;
 
-	if ((it->hdr = malloc(HDR_MAX + 1)) == NULL)
-		return -1;
-	if ((n = pread(it->fd, it->hdr, HDR_MAX, 0)) == -1)
-		return -1;
-	it->hdr[n] = '\0';
-	it->hdrlen = (size_t)n;
-	if ((end = memmem(it->hdr, (size_t)n, "\n\r\n", 3)) != NULL ||
-	    (end = memmem(it->hdr, (size_t)n, "\n\n", 2)) != NULL)
-		it->hdrlen = (size_t)(end - it->hdr) + 1;
+	for (;;) {
+		if ((nb = realloc(buf, cap + 1)) == NULL)
+			goto fail;
+		buf = nb;
+		if ((n = pread(it->fd, buf + len, cap - len, (off_t)len)) == -1)
+			goto fail;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if ((end = memmem(buf, len, "\n\r\n", 3)) != NULL ||
+		    (end = memmem(buf, len, "\n\n", 2)) != NULL) {
+			len = (size_t)(end - buf) + 1;
+			break;
+		}
+		if (n == 0 || len >= HDR_MAX)
+			break;
+		cap = cap * 2 > HDR_MAX ? HDR_MAX : cap * 2;
+	}
+	if ((nb = realloc(buf, len + 1)) != NULL)
+		buf = nb;
+	buf[len] = '\0';
+	it->hdr = buf;
+	it->hdrlen = len;
 	return 0;
+fail:
+	free(buf);
+	return -1;
 }
 
 static int
