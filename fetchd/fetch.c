@@ -18,8 +18,11 @@ fetch_select(enum rc_proto proto)
 	case RC_PROTO_POP3:
 	case RC_PROTO_APOP:
 		return &fetch_pop3;
+	case RC_PROTO_IMAP:
+	case RC_PROTO_AUTO:	/* fetchmail tries IMAP first */
+		return &fetch_imap;
 	default:
-		return NULL;	/* IMAP: see fetch.h */
+		return NULL;
 	}
 }
 

@@ -147,11 +147,7 @@ struct fetcher {
 extern const struct fetcher fetch_pop3;
 extern const struct fetcher fetch_imap;
 
-/*
- * The fetcher for a protocol (RC_PROTO_AUTO: IMAP), NULL if none is built.
- * fetch_imap.c's author: make fetch_select() in fetch.c return &fetch_imap
- * when that file lands (referencing it earlier would not link).
- */
+/* The fetcher for a protocol (RC_PROTO_AUTO: IMAP), NULL if none. */
 const struct fetcher *fetch_select(enum rc_proto proto);
 
 /* --- helpers shared by the fetchers (fetch.c) ----------------------------- */

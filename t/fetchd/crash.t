@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Exactly once: fetchd SIGKILLed at 20 random points of a 100-message POP3
-# drain, then run to the end, delivers every message, and at no point is a
+# (and IMAP) drain, then run to the end, delivers every message, and at no point is a
 # message gone from the server before the SMTP server has it.  A message is
 # delivered twice only if the kill fell in the one window SMTP cannot close:
 # after the server took the final "." and before fetchd read its 250 (then
@@ -24,8 +24,8 @@ t = mhtest.Test()
 tmp = mhtest.tmpdir()
 env = F.Env(tmp)
 ca = mhtest.CA(tmp + "/ca")
-dc = mhtest.Dovecot(tmp, users={"eddy": "pw", "cal": "pw", "dd": "pw"},
-                    ca=ca)
+dc = mhtest.Dovecot(tmp, users=dict((u, "pw") for u in (
+    "eddy", "eddycal", "ian", "iancal", "dd", "ii")), ca=ca)
 sh = mhtest.SmartHost(tmp)
 seed = int(os.environ.get("FETCHD_CRASH_SEED", time.time()))
 rnd = random.Random(seed)
@@ -33,8 +33,8 @@ t.diag("seed %d" % seed)
 N = 100
 
 
-def rc(user, port=None, opts=""):
-    return env.rc(F.poll_line(dc, port) +
+def rc(user, port=None, opts="", proto="POP3"):
+    return env.rc(F.poll_line(dc, port, proto) +
                   '  user "%s" there with password "pw" is eddy here %s\n'
                   '  sslcertfile %s smtphost 127.0.0.1/%d\n'
                   % (user, opts, ca.ca_file, sh.port))
@@ -55,53 +55,61 @@ def server_subjects(user):
     return out
 
 
-# Calibrate: how long does a 100-message drain take here?
-for i in range(N):
-    dc.deliver("cal", F.message(1000 + i))
-t0 = time.time()
-r = env.run(rc("cal"))
-full = time.time() - t0
-t.eq(r.returncode, 0, "calibration drain works (%.2f s)" % full)
-base = len(sh.messages())
+def drain_with_kills(proto, user, port):
+    """100 messages, 20 SIGKILLs, one final run; checks as in the header."""
+    cal = user + "cal"
+    for i in range(N):
+        dc.deliver(cal, F.message(1000 + i))
+    t0 = time.time()
+    r = env.run(rc(cal, port, proto=proto))
+    full = time.time() - t0
+    t.eq(r.returncode, 0, "%s: calibration drain works (%.2f s)"
+         % (proto, full))
+    base = len(sh.messages())
+    everything = set("test %d" % i for i in range(N))
+    for i in range(N):
+        dc.deliver(user, F.message(i))
+    crc = rc(user, port, proto=proto)
+    kills = 0
+    bad = []
+    in_doubt = set()
+    for k in range(20):
+        p = env.start(crc, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.0, full / 8))
+        if p.poll() is None:
+            p.kill(signal.SIGKILL)
+            kills += 1
+        else:
+            p.wait()
+        before = len(sh.messages())
+        time.sleep(0.1)         # let the sink finish what it had
+        now = F.subjects(sh)
+        # the messages whose 250 may have been in flight when fetchd died
+        in_doubt |= set(now[max(before - 2, base):])
+        delivered = set(now[base:])
+        gone = everything - server_subjects(user)
+        if not gone <= delivered:
+            bad.append(sorted(gone - delivered))
+    t.ok(kills >= 10, "%s: fetchd was killed mid-drain %d times"
+         % (proto, kills))
+    t.eq(bad, [], "%s: no message ever left the server before it was "
+         "delivered" % proto)
+    r = env.run(crc)
+    t.ok(r.returncode in (0, 1), "%s: the run after the crashes completes "
+         "(exit %d)" % (proto, r.returncode), r.err[-2000:])
+    counts = collections.Counter(F.subjects(sh)[base:])
+    t.eq(set(counts), everything, "%s: every message delivered" % proto)
+    dups = sorted(s for s, c in counts.items() if c > 1)
+    t.diag("%s: delivered twice (kill between the final dot and the 250): "
+           "%r" % (proto, dups))
+    t.eq([d for d in dups if d not in in_doubt], [],
+         "%s: none delivered twice, except one in flight at a kill" % proto)
+    t.eq(dc.count(user), 0, "%s: the mailbox is empty" % proto)
 
-everything = set("test %d" % i for i in range(N))
-for i in range(N):
-    dc.deliver("eddy", F.message(i))
-crc = rc("eddy")
-kills = 0
-bad = []
-in_doubt = set()
-for k in range(20):
-    p = env.start(crc, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(rnd.uniform(0.0, full / 8))
-    if p.poll() is None:
-        p.kill(signal.SIGKILL)
-        kills += 1
-    else:
-        p.wait()
-    before = len(sh.messages())
-    time.sleep(0.1)         # let the sink finish what it had
-    now = F.subjects(sh)
-    # the messages whose 250 may have been in flight when fetchd died
-    in_doubt |= set(now[max(before - 2, base):])
-    delivered = set(now[base:])
-    gone = everything - server_subjects("eddy")
-    if not gone <= delivered:
-        bad.append(sorted(gone - delivered))
-t.ok(kills >= 10, "fetchd was killed mid-drain %d times" % kills)
-t.eq(bad, [], "no message ever left the server before it was delivered")
-r = env.run(crc)
-t.ok(r.returncode in (0, 1), "the run after the crashes completes (exit %d)"
-     % r.returncode, r.err[-2000:])
-counts = collections.Counter(F.subjects(sh)[base:])
-t.eq(set(counts), everything, "every message delivered")
-dups = sorted(s for s, c in counts.items() if c > 1)
-t.diag("delivered twice (kill between the final dot and the 250): %r" % dups)
-t.eq([d for d in dups if d not in in_doubt], [],
-     "none delivered twice, except one in flight at a kill")
-t.ok(len(dups) <= 2, "at most a couple of in-doubt duplicates (%d)"
-     % len(dups))
-t.eq(dc.count("eddy"), 0, "the mailbox is empty")
+
+drain_with_kills("POP3", "eddy", dc.pop3)
+drain_with_kills("IMAP", "ian", dc.imap)
 t.ok(not os.path.exists(env.idfile + ".journal") or
      os.path.getsize(env.idfile + ".journal") == 0,
      "the journal is empty once everything is deleted")
@@ -138,4 +146,19 @@ subj = F.subjects(sh)[base:]
 t.eq(sorted(subj), sorted("test %d" % (300 + i) for i in range(10)),
      "after the cut: each of the ten exactly once")
 t.eq(dc.count("dd"), 0, "after the cut: mailbox empty")
+
+# --- IMAP: the link dropped after UID STORE \Deleted, before EXPUNGE ------
+for i in range(5):
+    dc.deliver("ii", F.message(400 + i))
+px3 = mhtest.TcpProxy(tmp, dc.imap, faults=[
+    mhtest.TcpProxy.fault(match="EXPUNGE", dir="c2s", action="close",
+                          conn=1, at="start")])
+base = len(sh.messages())
+r = env.run(rc("ii", px3.port, "sslproto ''", proto="IMAP"))
+t.ok(r.returncode != 0, "IMAP: EXPUNGE lost: the poll reports an error")
+t.eq(len(sh.messages()) - base, 5, "IMAP: the five messages were delivered")
+t.eq(dc.count("ii"), 5, "IMAP: still on the server (flagged, not expunged)")
+r = env.run(rc("ii", px3.port, "sslproto ''", proto="IMAP"))
+t.eq(len(sh.messages()) - base, 5, "IMAP: next poll: no second delivery")
+t.eq(dc.count("ii"), 0, "IMAP: next poll: expunged")
 t.done()
