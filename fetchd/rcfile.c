@@ -1,8 +1,7 @@
 /*
- * fetchmail run-control file: lexer and parser.  The grammar is fetchmail
- * 6.4's rcfile_y.y, written as a recursive-descent parser with one token of
- * look-ahead; the lexer reproduces rcfile_l.l's start states (a name after
- * user/is/to/pass/'=', an authentication type after auth).
+ * fetchmail run-control file: the parser.  The grammar is fetchmail 6.4's
+ * rcfile_y.y, written as recursive descent with one token of look-ahead
+ * over the lexer in rcfile_lex.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,474 +19,6 @@
 #include "rcfile.h"
 #include "rcfile_lex.h"
 
-enum kw {
-	KW_NONE = 0,
-	/* statements */
-	KW_SET, KW_DEFAULTS, KW_POLL, KW_SKIP,
-	/* set */
-	KW_LOGFILE, KW_IDFILE, KW_PIDFILE, KW_DAEMON, KW_SYSLOG, KW_INVISIBLE,
-	KW_SHOWDOTS, KW_POSTMASTER, KW_BOUNCEMAIL, KW_SPAMBOUNCE,
-	KW_SOFTBOUNCE, KW_PROPERTIES,
-	/* server */
-	KW_VIA, KW_AKA, KW_LOCALDOMAINS, KW_PROTOCOL, KW_SERVICE, KW_PORT,
-	KW_INTERVAL, KW_AUTH, KW_TIMEOUT, KW_IDLETIMEOUT, KW_ENVELOPE,
-	KW_QVIRTUAL, KW_PRINCIPAL, KW_ESMTPNAME, KW_ESMTPPASSWORD,
-	KW_BADHEADER, KW_RETRIEVEERROR, KW_UIDL, KW_CHECKALIAS, KW_DNS,
-	KW_INTERFACE, KW_MONITOR, KW_PLUGIN, KW_PLUGOUT, KW_TRACEPOLLS,
-	/* user */
-	KW_USER, KW_PASSWORD, KW_IS, KW_TO, KW_HERE, KW_THERE, KW_FOLDER,
-	KW_SMTPHOST, KW_FETCHDOMAINS, KW_SMTPADDRESS, KW_SMTPNAME,
-	KW_ANTISPAM, KW_MDA, KW_BSMTP, KW_LMTP, KW_PRECONNECT, KW_POSTCONNECT,
-	KW_KEEP, KW_FLUSH, KW_LIMITFLUSH, KW_FETCHALL, KW_REWRITE, KW_FORCECR,
-	KW_STRIPCR, KW_PASS8BITS, KW_DROPSTATUS, KW_DROPDELIVERED,
-	KW_MIMEDECODE, KW_IDLE, KW_FORCEIDLE, KW_SSL, KW_SSLKEY, KW_SSLCERT,
-	KW_SSLPROTO, KW_SSLCERTCK, KW_SSLCERTFILE, KW_SSLCERTPATH,
-	KW_SSLCOMMONNAME, KW_SSLFINGERPRINT, KW_LIMIT, KW_WARNINGS,
-	KW_FETCHLIMIT, KW_FETCHSIZELIMIT, KW_FASTUIDL, KW_BATCHLIMIT,
-	KW_EXPUNGE, KW_PASSWORDFILE, KW_PASSWORDFD, KW_PASSWORDEVAL,
-	KW_OAUTH2FILE,
-	/* other */
-	KW_NO
-};
-
-/* Where a keyword may appear, and whether "no" may precede it there. */
-#define C_SET		0x01
-#define C_SERVER	0x02
-#define C_USER		0x04
-#define C_NO		0x08	/* "no KW" is valid in its class */
-#define C_NOIMPL	0x10	/* fetchd does not implement KW */
-#define C_NONOIMPL	0x20	/* fetchd does not implement "no KW" */
-#define C_NAMES		0x40	/* the word after it is a name, not a keyword */
-
-static const struct keyword {
-	const char	*name;
-	enum kw		 kw;
-	int		 flags;
-} keywords[] = {
-	{ "set",		KW_SET,		0 },
-	{ "defaults",		KW_DEFAULTS,	0 },
-	{ "poll",		KW_POLL,	0 },
-	{ "server",		KW_POLL,	0 },
-	{ "skip",		KW_SKIP,	0 },
-
-	{ "logfile",		KW_LOGFILE,	C_SET },
-	{ "idfile",		KW_IDFILE,	C_SET },
-	{ "pidfile",		KW_PIDFILE,	C_SET },
-	{ "daemon",		KW_DAEMON,	C_SET },
-	{ "syslog",		KW_SYSLOG,	C_SET | C_NO },
-	{ "invisible",		KW_INVISIBLE,	C_SET | C_NO | C_NOIMPL },
-	{ "showdots",		KW_SHOWDOTS,	C_SET | C_NO | C_NOIMPL },
-	{ "postmaster",		KW_POSTMASTER,	C_SET },
-	{ "bouncemail",		KW_BOUNCEMAIL,	C_SET | C_NO },
-	{ "spambounce",		KW_SPAMBOUNCE,	C_SET | C_NO | C_NOIMPL },
-	{ "softbounce",		KW_SOFTBOUNCE,	C_SET | C_NO | C_NOIMPL },
-	{ "properties",		KW_PROPERTIES,	C_SET | C_USER },
-
-	{ "via",		KW_VIA,		C_SERVER },
-	{ "aka",		KW_AKA,		C_SERVER },
-	{ "local",		KW_LOCALDOMAINS, C_SERVER },
-	{ "localdomains",	KW_LOCALDOMAINS, C_SERVER },
-	{ "proto",		KW_PROTOCOL,	C_SERVER },
-	{ "protocol",		KW_PROTOCOL,	C_SERVER },
-	{ "service",		KW_SERVICE,	C_SERVER },
-	{ "port",		KW_PORT,	C_SERVER },
-	{ "interval",		KW_INTERVAL,	C_SERVER },
-	{ "auth",		KW_AUTH,	C_SERVER },
-	{ "authenticate",	KW_AUTH,	C_SERVER },
-	{ "preauth",		KW_AUTH,	C_SERVER },
-	{ "preauthenticate",	KW_AUTH,	C_SERVER },
-	{ "timeout",		KW_TIMEOUT,	C_SERVER },
-	{ "idletimeout",	KW_IDLETIMEOUT,	C_SERVER | C_NOIMPL },
-	{ "envelope",		KW_ENVELOPE,	C_SERVER | C_NO },
-	{ "qvirtual",		KW_QVIRTUAL,	C_SERVER },
-	{ "principal",		KW_PRINCIPAL,	C_SERVER | C_NOIMPL },
-	{ "esmtpname",		KW_ESMTPNAME,	C_SERVER | C_NOIMPL },
-	{ "esmtppassword",	KW_ESMTPPASSWORD, C_SERVER | C_NOIMPL },
-	{ "bad-header",		KW_BADHEADER,	C_SERVER },
-	{ "retrieve-error",	KW_RETRIEVEERROR, C_SERVER | C_NOIMPL },
-	/* fetchd always uses UIDL on POP3: "no uidl" cannot be honoured. */
-	{ "uidl",		KW_UIDL,	C_SERVER | C_NO | C_NONOIMPL },
-	{ "checkalias",		KW_CHECKALIAS,	C_SERVER | C_NO | C_NOIMPL },
-	{ "dns",		KW_DNS,		C_SERVER | C_NO | C_NOIMPL },
-	{ "interface",		KW_INTERFACE,	C_SERVER | C_NOIMPL },
-	{ "monitor",		KW_MONITOR,	C_SERVER | C_NOIMPL },
-	{ "plugin",		KW_PLUGIN,	C_SERVER | C_NOIMPL },
-	{ "plugout",		KW_PLUGOUT,	C_SERVER | C_NOIMPL },
-	{ "tracepolls",		KW_TRACEPOLLS,	C_SERVER | C_NO | C_NOIMPL },
-
-	{ "user",		KW_USER,	C_NAMES },
-	{ "username",		KW_USER,	C_NAMES },
-	{ "pass",		KW_PASSWORD,	C_USER | C_NAMES },
-	{ "password",		KW_PASSWORD,	C_USER | C_NAMES },
-	{ "is",			KW_IS,		C_USER | C_NAMES },
-	{ "to",			KW_TO,		C_USER | C_NAMES },
-	{ "here",		KW_HERE,	0 },
-	{ "there",		KW_THERE,	0 },
-	{ "folder",		KW_FOLDER,	C_USER },
-	{ "folders",		KW_FOLDER,	C_USER },
-	{ "smtp",		KW_SMTPHOST,	C_USER },
-	{ "smtphost",		KW_SMTPHOST,	C_USER },
-	{ "fetchdomains",	KW_FETCHDOMAINS, C_USER | C_NOIMPL },
-	{ "smtpaddress",	KW_SMTPADDRESS,	C_USER | C_NOIMPL },
-	{ "smtpname",		KW_SMTPNAME,	C_USER },
-	{ "antispam",		KW_ANTISPAM,	C_USER | C_NOIMPL },
-	{ "mda",		KW_MDA,		C_USER },
-	{ "bsmtp",		KW_BSMTP,	C_USER | C_NOIMPL },
-	{ "lmtp",		KW_LMTP,	C_USER | C_NOIMPL },
-	{ "pre",		KW_PRECONNECT,	C_USER | C_NOIMPL },
-	{ "preconnect",		KW_PRECONNECT,	C_USER | C_NOIMPL },
-	{ "post",		KW_POSTCONNECT,	C_USER | C_NOIMPL },
-	{ "postconnect",	KW_POSTCONNECT,	C_USER | C_NOIMPL },
-	{ "keep",		KW_KEEP,	C_USER | C_NO },
-	{ "flush",		KW_FLUSH,	C_USER | C_NO },
-	{ "limitflush",		KW_LIMITFLUSH,	C_USER | C_NO | C_NOIMPL },
-	{ "fetchall",		KW_FETCHALL,	C_USER | C_NO },
-	{ "rewrite",		KW_REWRITE,	C_USER | C_NO | C_NOIMPL },
-	{ "forcecr",		KW_FORCECR,	C_USER | C_NO },
-	{ "stripcr",		KW_STRIPCR,	C_USER | C_NO },
-	{ "pass8bits",		KW_PASS8BITS,	C_USER | C_NO | C_NOIMPL },
-	{ "pass8",		KW_PASS8BITS,	C_USER | C_NO | C_NOIMPL },
-	{ "dropstatus",		KW_DROPSTATUS,	C_USER | C_NO | C_NOIMPL },
-	{ "dropdelivered",	KW_DROPDELIVERED, C_USER | C_NO },
-	{ "mimedecode",		KW_MIMEDECODE,	C_USER | C_NO | C_NOIMPL },
-	{ "mimedec",		KW_MIMEDECODE,	C_USER | C_NO | C_NOIMPL },
-	{ "idle",		KW_IDLE,	C_USER | C_NO },
-	{ "forceidle",		KW_FORCEIDLE,	C_USER | C_NO | C_NOIMPL },
-	{ "ssl",		KW_SSL,		C_USER | C_NO },
-	{ "sslkey",		KW_SSLKEY,	C_USER | C_NOIMPL },
-	{ "sslcert",		KW_SSLCERT,	C_USER | C_NOIMPL },
-	{ "sslproto",		KW_SSLPROTO,	C_USER },
-	{ "sslcertck",		KW_SSLCERTCK,	C_USER | C_NO },
-	{ "sslcertfile",	KW_SSLCERTFILE,	C_USER },
-	{ "sslcertpath",	KW_SSLCERTPATH,	C_USER },
-	{ "sslcommonname",	KW_SSLCOMMONNAME, C_USER | C_NOIMPL },
-	{ "sslfingerprint",	KW_SSLFINGERPRINT, C_USER | C_NOIMPL },
-	{ "limit",		KW_LIMIT,	C_USER },
-	{ "warnings",		KW_WARNINGS,	C_USER | C_NOIMPL },
-	{ "fetchlimit",		KW_FETCHLIMIT,	C_USER },
-	{ "fetchsizelimit",	KW_FETCHSIZELIMIT, C_USER | C_NOIMPL },
-	{ "fastuidl",		KW_FASTUIDL,	C_USER | C_NOIMPL },
-	{ "batchlimit",		KW_BATCHLIMIT,	C_USER | C_NOIMPL },
-	{ "expunge",		KW_EXPUNGE,	C_USER | C_NOIMPL },
-	{ "passwordfile",	KW_PASSWORDFILE, C_USER | C_NOIMPL },
-	{ "passwordfd",		KW_PASSWORDFD,	C_USER | C_NOIMPL },
-	{ "passwordeval",	KW_PASSWORDEVAL, C_USER | C_NOIMPL },
-	{ "passeval",		KW_PASSWORDEVAL, C_USER | C_NOIMPL },
-	/* fetchd's own: the OAuth2 account file for auth xoauth2/oauthbearer */
-	{ "oauth2file",		KW_OAUTH2FILE,	C_USER },
-
-	{ "no",			KW_NO,		0 },
-};
-
-/* Words fetchmail's lexer splits into "no" + keyword (yyless(2)). */
-static const char *const no_words[] = {
-	"nobouncemail", "nouidl", "nocheckalias", "nodns", "noenvelope",
-	"nokeep", "noflush", "nolimitflush", "nofetchall", "norewrite",
-	"noforcecr", "nostripcr", "nopass8", "nopass8bits", "nodropstatus",
-	"nodropdelivered", "nomimedec", "nomimedecode", "nospambounce",
-	"noidle", "noforceidle",
-};
-
-static const char *const noise_words[] = {
-	"and", "with", "has", "wants", "options",
-};
-
-enum tok_type { T_EOF, T_WORD, T_NUMBER, T_MAP };
-enum lex_mode { LEX_NORMAL, LEX_NAME, LEX_AUTH };
-
-struct token {
-	enum tok_type	 type;
-	enum kw		 kw;		/* for bare words in normal mode */
-	int		 flags;		/* the keyword's C_* flags */
-	int		 quoted;
-	int		 line;
-	long		 num;
-	size_t		 len;
-	char		 text[RC_MAX_TOKEN + 1];
-};
-
-struct parser {
-	const char	*name;		/* file name in messages */
-	char		 dir[PATH_MAX];	/* for relative paths; "" for none */
-	const char	*buf;
-	size_t		 len;
-	size_t		 pos;
-	int		 line;
-	int		 lastline;	/* of the last token read */
-	enum lex_mode	 mode;
-	int		 peeked;
-	struct token	 tok;		/* last token taken */
-	struct token	 ahead;		/* the look-ahead, when peeked */
-	char		*err;
-	size_t		 errlen;
-	struct rc_config *cfg;
-};
-
-static int	perr(struct parser *, int, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static int
-perr(struct parser *p, int line, const char *fmt, ...)
-{
-	char	 msg[512];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(p->err, p->errlen, "%s:%d: %s", p->name, line, msg);
-	return -1;
-}
-
-/* "'word'", "\"quoted\"", "'='" or "end of file", printable and short. */
-static const char *
-desc(const struct token *t, char *buf, size_t len)
-{
-	char	 s[48];
-	size_t	 i, n;
-
-	switch (t->type) {
-	case T_EOF:
-		return "end of file";
-	case T_MAP:
-		return "'='";
-	default:
-		break;
-	}
-	for (i = n = 0; i < t->len && n < sizeof(s) - 4; i++)
-		s[n++] = isprint((unsigned char)t->text[i]) ? t->text[i] : '?';
-	if (i < t->len) {
-		memcpy(s + n, "...", 3);
-		n += 3;
-	}
-	s[n] = '\0';
-	snprintf(buf, len, t->quoted ? "\"%s\"" : "'%s'", s);
-	return buf;
-}
-
-#define DESC(t)	desc((t), descbuf, sizeof(descbuf))
-
-static const struct keyword *
-keyword_find(const char *s)
-{
-	size_t	 i;
-
-	for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
-		if (strcmp(keywords[i].name, s) == 0)
-			return &keywords[i];
-	return NULL;
-}
-
-static int
-in_list(const char *s, const char *const *list, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(s, list[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * fetchmail's escapes(): \n \t \b \r \\, \xHH (up to 2 hex digits), \0OO
- * (octal, the 0 counting as one of 3 digits), \DDD (decimal, up to 3),
- * backslash-newline dropped, any other \c is c.  In place; never longer.
- * A result that is NUL or above 255 is refused rather than truncated.
- */
-static int
-unescape(struct parser *p, struct token *t)
-{
-	char	*in = t->text, *out = t->text, *end = t->text + t->len;
-	int	 c, digits;
-
-	while (in < end) {
-		if (*in != '\\') {
-			*out++ = *in++;
-			continue;
-		}
-		in++;
-		if (in == end)
-			break;
-		if (*in == 'x' || *in == 'X') {
-			in++;
-			for (c = digits = 0; in < end && digits < 2 &&
-			    isxdigit((unsigned char)*in); digits++, in++)
-				c = c * 16 + (isdigit((unsigned char)*in) ?
-				    *in - '0' : tolower((unsigned char)*in) -
-				    'a' + 10);
-		} else if (*in == '0') {
-			for (c = digits = 0; in < end && digits < 3 &&
-			    *in >= '0' && *in <= '7'; digits++, in++)
-				c = c * 8 + (*in - '0');
-		} else if (isdigit((unsigned char)*in)) {
-			for (c = digits = 0; in < end && digits < 3 &&
-			    isdigit((unsigned char)*in); digits++, in++)
-				c = c * 10 + (*in - '0');
-		} else {
-			switch (*in) {
-			case '\n':
-				in++;
-				continue;
-			case 'n':  c = '\n'; break;
-			case 't':  c = '\t'; break;
-			case 'b':  c = '\b'; break;
-			case 'r':  c = '\r'; break;
-			default:   c = (unsigned char)*in; break;
-			}
-			in++;
-		}
-		if (c == 0)
-			return perr(p, t->line, "escape sequence gives a NUL "
-			    "byte");
-		if (c > 255)
-			return perr(p, t->line, "escape sequence gives %d, "
-			    "above 255", c);
-		*out++ = (char)c;
-	}
-	*out = '\0';
-	t->len = (size_t)(out - t->text);
-	return 0;
-}
-
-static int
-is_number(const char *s)
-{
-	if (*s == '-')
-		s++;
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isdigit((unsigned char)*s))
-			return 0;
-	return 1;
-}
-
-static int
-bare_char(int c)
-{
-	return c != '=' && c != ';' && c != ':' && c != ',' && c != ' ' &&
-	    c != '\t' && c != '\r' && c != '\n';
-}
-
-/* Read one token into t, honouring and updating the lexer's mode. */
-static int
-lex(struct parser *p, struct token *t)
-{
-	const char		*b = p->buf;
-	const struct keyword	*k;
-	size_t			 start;
-	char			 q;
-
-again:
-	memset(t, 0, offsetof(struct token, text));
-	t->text[0] = '\0';
-	for (;;) {
-		if (p->pos >= p->len) {
-			/* errors at the end name the last line with a token */
-			t->type = T_EOF;
-			t->line = p->lastline;
-			return 0;
-		}
-		if (b[p->pos] == '\n') {
-			p->line++;
-			p->pos++;
-		} else if (b[p->pos] == ' ' || b[p->pos] == '\t' ||
-		    b[p->pos] == '\r' || b[p->pos] == ',' ||
-		    b[p->pos] == ';' || b[p->pos] == ':') {
-			p->pos++;
-		} else if (b[p->pos] == '#') {
-			while (p->pos < p->len && b[p->pos] != '\n')
-				p->pos++;
-		} else if (b[p->pos] == '\\' && p->pos + 1 < p->len &&
-		    b[p->pos + 1] == '\n') {
-			p->pos++;
-		} else
-			break;
-	}
-	t->line = p->lastline = p->line;
-
-	if (b[p->pos] == '=') {
-		p->pos++;
-		t->type = T_MAP;
-		p->mode = LEX_NAME;
-		return 0;
-	}
-
-	if (b[p->pos] == '"' || b[p->pos] == '\'') {
-		q = b[p->pos++];
-		start = p->pos;
-		while (p->pos < p->len && b[p->pos] != q) {
-			if (b[p->pos] == '\n')
-				p->line++;
-			p->pos++;
-		}
-		if (p->pos >= p->len)
-			return perr(p, t->line, "unterminated quoted string "
-			    "(no closing %c)", q);
-		if (p->pos - start > RC_MAX_TOKEN)
-			return perr(p, t->line, "string longer than %d bytes",
-			    RC_MAX_TOKEN);
-		t->len = p->pos - start;
-		memcpy(t->text, b + start, t->len);
-		t->text[t->len] = '\0';
-		p->pos++;
-		t->type = T_WORD;
-		t->quoted = 1;
-		p->mode = LEX_NORMAL;
-		return unescape(p, t);
-	}
-
-	start = p->pos;
-	while (p->pos < p->len && bare_char((unsigned char)b[p->pos]))
-		p->pos++;
-	if (p->pos - start > RC_MAX_TOKEN)
-		return perr(p, t->line, "word longer than %d bytes",
-		    RC_MAX_TOKEN);
-	t->len = p->pos - start;
-	memcpy(t->text, b + start, t->len);
-	t->text[t->len] = '\0';
-	t->type = T_WORD;
-
-	if (p->mode == LEX_NAME || p->mode == LEX_AUTH) {
-		/* a name, or the authentication type: never a keyword */
-		if (p->mode == LEX_AUTH && in_list(t->text, noise_words,
-		    sizeof(noise_words) / sizeof(noise_words[0])))
-			goto again;
-		p->mode = LEX_NORMAL;
-		return unescape(p, t);
-	}
-	if (in_list(t->text, noise_words,
-	    sizeof(noise_words) / sizeof(noise_words[0])))
-		goto again;
-	if (in_list(t->text, no_words, sizeof(no_words) / sizeof(no_words[0]))) {
-		p->pos = start + 2;
-		strcpy(t->text, "no");
-		t->len = 2;
-		t->kw = KW_NO;
-		return 0;
-	}
-	if ((k = keyword_find(t->text)) != NULL) {
-		t->kw = k->kw;
-		t->flags = k->flags;
-		if (k->flags & C_NAMES)
-			p->mode = LEX_NAME;
-		else if (k->kw == KW_AUTH)
-			p->mode = LEX_AUTH;
-		return 0;
-	}
-	if (is_number(t->text)) {
-		errno = 0;
-		t->num = strtol(t->text, NULL, 10);
-		if (errno == ERANGE || t->num > INT_MAX || t->num < INT_MIN)
-			return perr(p, t->line, "number '%s' out of range",
-			    t->text);
-		t->type = T_NUMBER;
-		return 0;
-	}
-	return unescape(p, t);
-}
-
 static int
 next(struct parser *p)
 {
@@ -497,14 +28,14 @@ next(struct parser *p)
 		p->peeked = 0;
 		return 0;
 	}
-	return lex(p, &p->tok);
+	return rc_lex(p, &p->tok);
 }
 
 static int
 peek(struct parser *p, const struct token **t)
 {
 	if (!p->peeked) {
-		if (lex(p, &p->ahead) == -1)
+		if (rc_lex(p, &p->ahead) == -1)
 			return -1;
 		p->peeked = 1;
 	}
@@ -536,7 +67,7 @@ take_string(struct parser *p, const char *what, char **dst)
 	if (next(p) == -1)
 		return -1;
 	if (!is_value(&p->tok))
-		return perr(p, p->tok.type == T_EOF ? line : p->tok.line,
+		return rc_perr(p, p->tok.type == T_EOF ? line : p->tok.line,
 		    "expected a string after '%s', got %s", what,
 		    DESC(&p->tok));
 	rc_setstr(dst, p->tok.text);
@@ -555,16 +86,16 @@ take_number(struct parser *p, const char *what, long min, long max,
 		return -1;
 	/* after '=' the lexer reads a name: accept digits there too */
 	if (p->tok.type == T_WORD && p->tok.kw == KW_NONE &&
-	    !p->tok.quoted && is_number(p->tok.text)) {
+	    !p->tok.quoted && rc_is_number(p->tok.text)) {
 		p->tok.num = strtol(p->tok.text, NULL, 10);
 		p->tok.type = T_NUMBER;
 	}
 	if (p->tok.type != T_NUMBER)
-		return perr(p, p->tok.type == T_EOF ? line : p->tok.line,
+		return rc_perr(p, p->tok.type == T_EOF ? line : p->tok.line,
 		    "expected a number after '%s', got %s", what,
 		    DESC(&p->tok));
 	if (p->tok.num < min || p->tok.num > max)
-		return perr(p, p->tok.line, "'%s %ld' out of range (%ld to "
+		return rc_perr(p, p->tok.line, "'%s %ld' out of range (%ld to "
 		    "%ld)", what, p->tok.num, min, max);
 	*dst = p->tok.num;
 	return 0;
@@ -584,7 +115,7 @@ take_list(struct parser *p, const char *what, struct rc_list *l)
 		if (!is_word(t))
 			break;
 		if (l->n >= RC_MAX_LIST)
-			return perr(p, t->line, "more than %d names after "
+			return rc_perr(p, t->line, "more than %d names after "
 			    "'%s'", RC_MAX_LIST, what);
 		if (next(p) == -1)
 			return -1;
@@ -592,7 +123,7 @@ take_list(struct parser *p, const char *what, struct rc_list *l)
 		n++;
 	}
 	if (n == 0)
-		return perr(p, t->type == T_EOF ? line : t->line,
+		return rc_perr(p, t->type == T_EOF ? line : t->line,
 		    "expected a name after '%s', got %s", what, DESC(t));
 	return 0;
 }
@@ -610,7 +141,7 @@ take_path(struct parser *p, const char *what, char **dst)
 		return 0;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", p->dir, *dst) >=
 	    sizeof(path))
-		return perr(p, p->tok.line, "path after '%s' too long", what);
+		return rc_perr(p, p->tok.line, "path after '%s' too long", what);
 	rc_setstr(dst, path);
 	return 0;
 }
@@ -619,9 +150,9 @@ static int
 not_implemented(struct parser *p, const struct token *t, int neg)
 {
 	if (p->tok.flags & C_SET)
-		return perr(p, t->line, "'set %s%s' is not implemented by "
+		return rc_perr(p, t->line, "'set %s%s' is not implemented by "
 		    "fetchd", neg ? "no " : "", t->text);
-	return perr(p, t->line, "'%s%s' is not implemented by fetchd",
+	return rc_perr(p, t->line, "'%s%s' is not implemented by fetchd",
 	    neg ? "no " : "", t->text);
 }
 
@@ -654,12 +185,12 @@ parse_set(struct parser *p)
 			return -1;
 	}
 	if (!(p->tok.flags & C_SET))
-		return perr(p, p->tok.type == T_EOF ? line : p->tok.line,
+		return rc_perr(p, p->tok.type == T_EOF ? line : p->tok.line,
 		    "expected a global option after 'set%s' (daemon, "
 		    "postmaster, bouncemail, syslog, logfile, idfile, "
 		    "pidfile), got %s", neg ? " no" : "", DESC(&p->tok));
 	if (neg && !(p->tok.flags & C_NO))
-		return perr(p, p->tok.line, "'no' cannot precede '%s'",
+		return rc_perr(p, p->tok.line, "'no' cannot precede '%s'",
 		    p->tok.text);
 	if (p->tok.flags & C_NOIMPL) {
 		/* "set no invisible" etc. ask for what fetchd always does */
@@ -695,7 +226,7 @@ parse_set(struct parser *p)
 	case KW_PROPERTIES:
 		return take_string(p, "set properties", &run->properties);
 	default:
-		return perr(p, line, "internal: unhandled set keyword");
+		return rc_perr(p, line, "internal: unhandled set keyword");
 	}
 }
 
@@ -718,17 +249,17 @@ parse_port(struct parser *p, struct rc_poll *e, int kw)
 	if (next(p) == -1)
 		return -1;
 	if (!is_value(&p->tok))
-		return perr(p, p->tok.line, "expected a service name or port "
+		return rc_perr(p, p->tok.line, "expected a service name or port "
 		    "number after 'service', got %s", DESC(&p->tok));
-	if (is_number(p->tok.text)) {
+	if (rc_is_number(p->tok.text)) {
 		port = strtol(p->tok.text, NULL, 10);
 		if (port < 1 || port > 65535)
-			return perr(p, p->tok.line, "'service %s' out of range "
+			return rc_perr(p, p->tok.line, "'service %s' out of range "
 			    "(1 to 65535)", p->tok.text);
 	} else if ((se = getservbyname(p->tok.text, "tcp")) != NULL)
 		port = ntohs((unsigned short)se->s_port);
 	else
-		return perr(p, p->tok.line, "unknown service '%s' (not in "
+		return rc_perr(p, p->tok.line, "unknown service '%s' (not in "
 		    "/etc/services)", p->tok.text);
 	e->port = (int)port;
 	rc_setstr(&e->service, p->tok.text);
@@ -759,7 +290,7 @@ parse_proto(struct parser *p, struct rc_poll *e)
 		else {
 			for (i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 				if (strcasecmp(p->tok.text, other[i]) == 0)
-					return perr(p, p->tok.line, "protocol "
+					return rc_perr(p, p->tok.line, "protocol "
 					    "'%s' is not implemented by fetchd",
 					    p->tok.text);
 			goto bad;
@@ -767,7 +298,7 @@ parse_proto(struct parser *p, struct rc_poll *e)
 		return 0;
 	}
 bad:
-	return perr(p, p->tok.type == T_EOF ? line : p->tok.line,
+	return rc_perr(p, p->tok.type == T_EOF ? line : p->tok.line,
 	    "expected a protocol after 'proto' (POP3, IMAP, AUTO), got %s",
 	    DESC(&p->tok));
 }
@@ -800,7 +331,7 @@ parse_auth(struct parser *p, struct rc_poll *e)
 		else {
 			for (i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 				if (strcmp(p->tok.text, other[i]) == 0)
-					return perr(p, p->tok.line, "'auth %s' "
+					return rc_perr(p, p->tok.line, "'auth %s' "
 					    "is not implemented by fetchd",
 					    p->tok.text);
 			goto bad;
@@ -808,7 +339,7 @@ parse_auth(struct parser *p, struct rc_poll *e)
 		return 0;
 	}
 bad:
-	return perr(p, p->tok.type == T_EOF ? line : p->tok.line,
+	return rc_perr(p, p->tok.type == T_EOF ? line : p->tok.line,
 	    "expected an authentication type after 'auth' (any, password, "
 	    "apop, xoauth2, oauthbearer), got %s", DESC(&p->tok));
 }
@@ -871,7 +402,7 @@ parse_server_option(struct parser *p, struct rc_poll *e, int neg)
 		if (take_string(p, "envelope", &e->envelope) == -1)
 			return -1;
 		if (!valid_header_name(e->envelope))
-			return perr(p, p->tok.line, "'envelope %s' is not a "
+			return rc_perr(p, p->tok.line, "'envelope %s' is not a "
 			    "header name", DESC(&p->tok));
 		e->envelope_on = RC_YES;
 		return 0;
@@ -886,12 +417,12 @@ parse_server_option(struct parser *p, struct rc_poll *e, int neg)
 		if (p->tok.type == T_WORD && strcmp(p->tok.text, "reject") == 0)
 			return 0;
 		if (p->tok.type == T_WORD && strcmp(p->tok.text, "accept") == 0)
-			return perr(p, p->tok.line, "'bad-header accept' is not "
+			return rc_perr(p, p->tok.line, "'bad-header accept' is not "
 			    "implemented by fetchd");
-		return perr(p, p->tok.line, "expected 'accept' or 'reject' "
+		return rc_perr(p, p->tok.line, "expected 'accept' or 'reject' "
 		    "after 'bad-header', got %s", DESC(&p->tok));
 	default:
-		return perr(p, p->tok.line, "internal: unhandled server "
+		return rc_perr(p, p->tok.line, "internal: unhandled server "
 		    "option '%s'", p->tok.text);
 	}
 }
@@ -923,10 +454,10 @@ take_names(struct parser *p, const char *what, struct rc_user *u,
 			return -1;
 		if (t->type == T_MAP) {
 			if (strcmp(p->tok.text, "*") == 0)
-				return perr(p, p->tok.line, "'*' cannot be "
+				return rc_perr(p, p->tok.line, "'*' cannot be "
 				    "mapped to a local name");
 			if (u->nnames >= RC_MAX_LIST)
-				return perr(p, p->tok.line, "more than %d "
+				return rc_perr(p, p->tok.line, "more than %d "
 				    "local names", RC_MAX_LIST);
 			u->names = rc_xreallocarray(u->names, u->nnames + 1,
 			    sizeof(*u->names));
@@ -936,7 +467,7 @@ take_names(struct parser *p, const char *what, struct rc_user *u,
 			if (next(p) == -1 || next(p) == -1)
 				return -1;
 			if (!is_word(&p->tok))
-				return perr(p, p->tok.line, "expected a local "
+				return rc_perr(p, p->tok.line, "expected a local "
 				    "name after '%s=', got %s", nm->remote,
 				    DESC(&p->tok));
 			nm->local = rc_xstrdup(p->tok.text);
@@ -946,7 +477,7 @@ take_names(struct parser *p, const char *what, struct rc_user *u,
 			mapped = 1;
 		} else {
 			if (u->nnames >= RC_MAX_LIST)
-				return perr(p, p->tok.line, "more than %d "
+				return rc_perr(p, p->tok.line, "more than %d "
 				    "local names", RC_MAX_LIST);
 			u->names = rc_xreallocarray(u->names, u->nnames + 1,
 			    sizeof(*u->names));
@@ -957,7 +488,7 @@ take_names(struct parser *p, const char *what, struct rc_user *u,
 		n++;
 	}
 	if (n == 0)
-		return perr(p, t->type == T_EOF ? line : t->line,
+		return rc_perr(p, t->type == T_EOF ? line : t->line,
 		    "expected a name after '%s', got %s", what, DESC(t));
 	*single = n == 1 && !mapped;
 	return n;
@@ -976,7 +507,7 @@ end_names(struct parser *p, struct rc_user *u, int single, int is_user)
 		return next(p);
 	if (t->type == T_WORD && t->kw == KW_THERE) {
 		if (!single)
-			return perr(p, t->line, "'there' needs exactly one "
+			return rc_perr(p, t->line, "'there' needs exactly one "
 			    "remote name before it");
 		if (next(p) == -1)
 			return -1;
@@ -986,7 +517,7 @@ end_names(struct parser *p, struct rc_user *u, int single, int is_user)
 		return 0;
 	/* "user NAME": the remote login name */
 	if (!single)
-		return perr(p, t->line, "expected 'here' after the local names "
+		return rc_perr(p, t->line, "expected 'here' after the local names "
 		    "of 'user', got %s", DESC(t));
 remote:
 	u->nnames--;
@@ -1019,7 +550,7 @@ parse_names_option(struct parser *p, struct rc_user *u, const char *what,
 		u->wildcard = 1;
 	if (u->nnames + tmp.nnames > RC_MAX_LIST) {
 		rc_user_free(&tmp);
-		return perr(p, p->tok.line, "more than %d local names",
+		return rc_perr(p, p->tok.line, "more than %d local names",
 		    RC_MAX_LIST);
 	}
 	if (tmp.nnames > 0) {
@@ -1048,7 +579,7 @@ parse_smtphosts(struct parser *p, struct rc_user *u)
 		if (u->nsmtphosts >= RC_MAX_LIST)
 			break;
 		if (l.v[i][0] == '/') {
-			perr(p, p->tok.line, "'smtphost %s' (a socket path, "
+			rc_perr(p, p->tok.line, "'smtphost %s' (a socket path, "
 			    "for LMTP) is not implemented by fetchd", l.v[i]);
 			rc_list_free(&l);
 			return -1;
@@ -1057,7 +588,7 @@ parse_smtphosts(struct parser *p, struct rc_user *u)
 		    u->nsmtphosts + 1, sizeof(*u->smtphosts));
 		if (rc_smtphost_parse(l.v[i], &u->smtphosts[u->nsmtphosts]) ==
 		    -1) {
-			perr(p, p->tok.line, "expected HOST or HOST/PORT after "
+			rc_perr(p, p->tok.line, "expected HOST or HOST/PORT after "
 			    "'smtphost', got '%s'", l.v[i]);
 			rc_list_free(&l);
 			return -1;
@@ -1083,9 +614,9 @@ parse_sslproto(struct parser *p, struct rc_user *u)
 		if (strcasecmp(u->sslproto, ok[i]) == 0)
 			return 0;
 	if (strncasecmp(u->sslproto, "ssl", 3) == 0)
-		return perr(p, p->tok.line, "'sslproto %s' is not implemented "
+		return rc_perr(p, p->tok.line, "'sslproto %s' is not implemented "
 		    "by fetchd (SSLv2/v3 are insecure)", u->sslproto);
-	return perr(p, p->tok.line, "expected a TLS version after 'sslproto' "
+	return rc_perr(p, p->tok.line, "expected a TLS version after 'sslproto' "
 	    "(\"\", auto, tls1.2, tls1.2+, tls1.3 ...), got '%s'",
 	    u->sslproto);
 }
@@ -1147,7 +678,7 @@ parse_user_option(struct parser *p, struct rc_user *u, int neg)
 		return take_number(p, "fetchlimit", 0, INT_MAX,
 		    &u->fetchlimit);
 	default:
-		return perr(p, p->tok.line, "internal: unhandled user option "
+		return rc_perr(p, p->tok.line, "internal: unhandled user option "
 		    "'%s'", p->tok.text);
 	}
 }
@@ -1178,10 +709,10 @@ parse_entry(struct parser *p, enum kw kind)
 
 	if (kind == KW_DEFAULTS) {
 		if (cfg->defaults != NULL)
-			return perr(p, line, "a second 'defaults' entry "
+			return rc_perr(p, line, "a second 'defaults' entry "
 			    "(fetchmail allows one)");
 		if (cfg->npolls > 0)
-			return perr(p, line, "'defaults' must come before the "
+			return rc_perr(p, line, "'defaults' must come before the "
 			    "first poll entry");
 		e = cfg->defaults = rc_xcalloc(1, sizeof(*e));
 		e->name = rc_xstrdup("defaults");
@@ -1189,12 +720,12 @@ parse_entry(struct parser *p, enum kw kind)
 		if (next(p) == -1)
 			return -1;
 		if (!is_value(&p->tok))
-			return perr(p, p->tok.type == T_EOF ? line :
+			return rc_perr(p, p->tok.type == T_EOF ? line :
 			    p->tok.line, "expected a server name after '%s', "
 			    "got %s", kind == KW_SKIP ? "skip" : "poll",
 			    DESC(&p->tok));
 		if (cfg->npolls >= RC_MAX_POLLS)
-			return perr(p, line, "more than %d poll entries",
+			return rc_perr(p, line, "more than %d poll entries",
 			    RC_MAX_POLLS);
 		cfg->polls = rc_xreallocarray(cfg->polls, cfg->npolls + 1,
 		    sizeof(*cfg->polls));
@@ -1213,14 +744,14 @@ parse_entry(struct parser *p, enum kw kind)
 			return 0;
 		if (t->kw == KW_USER) {
 			if (implicit)
-				return perr(p, t->line, "'user' after user "
+				return rc_perr(p, t->line, "'user' after user "
 				    "options that had no 'user' (start the "
 				    "block with 'user NAME')");
 			if (e == cfg->defaults && e->nusers > 0)
-				return perr(p, t->line, "'defaults' can have "
+				return rc_perr(p, t->line, "'defaults' can have "
 				    "only one user block");
 			if (e->nusers >= RC_MAX_USERS)
-				return perr(p, t->line, "more than %d user "
+				return rc_perr(p, t->line, "more than %d user "
 				    "blocks", RC_MAX_USERS);
 			if (next(p) == -1)
 				return -1;
@@ -1237,16 +768,16 @@ parse_entry(struct parser *p, enum kw kind)
 			if (next(p) == -1)
 				return -1;
 			if (!(p->tok.flags & (C_SERVER | C_USER)))
-				return perr(p, p->tok.type == T_EOF ? line :
+				return rc_perr(p, p->tok.type == T_EOF ? line :
 				    p->tok.line, "expected an option after "
 				    "'no', got %s", DESC(&p->tok));
 			if (!(p->tok.flags & C_NO))
-				return perr(p, p->tok.line, "'no' cannot "
+				return rc_perr(p, p->tok.line, "'no' cannot "
 				    "precede '%s'", p->tok.text);
 		}
 		if (p->tok.flags & C_SERVER) {
 			if (u != NULL)
-				return perr(p, p->tok.line, "server option "
+				return rc_perr(p, p->tok.line, "server option "
 				    "'%s' after user options (server options "
 				    "come before the first user)",
 				    p->tok.text);
@@ -1266,10 +797,10 @@ parse_entry(struct parser *p, enum kw kind)
 			if (parse_user_option(p, u, neg) == -1)
 				return -1;
 		} else if (p->tok.kw == KW_HERE || p->tok.kw == KW_THERE)
-			return perr(p, p->tok.line, "'%s' without a name "
+			return rc_perr(p, p->tok.line, "'%s' without a name "
 			    "before it", p->tok.text);
 		else
-			return perr(p, p->tok.line, "expected %s option or "
+			return rc_perr(p, p->tok.line, "expected %s option or "
 			    "a new poll entry, got %s%s", u == NULL ?
 			    "a server or user" : "a user", DESC(&p->tok),
 			    p->tok.flags & C_SET ? " (a global option: "
@@ -1301,7 +832,7 @@ parse(struct parser *p)
 		}
 		if (p->tok.type == T_EOF)
 			return 0;
-		return perr(p, p->tok.line, "expected 'poll', 'skip', "
+		return rc_perr(p, p->tok.line, "expected 'poll', 'skip', "
 		    "'defaults' or 'set', got %s%s", DESC(&p->tok),
 		    p->tok.flags & (C_SERVER | C_USER) ? " (an option "
 		    "outside any poll entry)" : "");

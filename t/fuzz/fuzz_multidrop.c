@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../fetchd/rcfile_lex.c"
 #include "../../fetchd/rcfile.c"
 #include "../../fetchd/rcfile_conf.c"
+#include "../../fetchd/rcfile_dump.c"
 #include "../../fetchd/multidrop.c"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

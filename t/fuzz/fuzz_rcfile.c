@@ -9,8 +9,10 @@
 #include <string.h>
 
 /* fetchd/ is not a library here: take its sources whole */
+#include "../../fetchd/rcfile_lex.c"
 #include "../../fetchd/rcfile.c"
 #include "../../fetchd/rcfile_conf.c"
+#include "../../fetchd/rcfile_dump.c"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
