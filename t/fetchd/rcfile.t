@@ -151,6 +151,20 @@ rcfile("home/.fetchmailrc", "poll home.example.net user me there\n")
 r = fetchd("--configdump", env={"HOME": home})
 t.like(r.out, 'poll "home.example.net"', "~/.fetchmailrc read by default")
 
+# the shipped sample parses, and "-f -" reads standard input
+with open(mhtest.src("samples/fetchmailrc")) as f:
+    sample = f.read()
+sp = rcfile("sample.rc", sample)
+r = fetchd("-f", sp, "--configdump")
+t.eq(r.returncode, 0, "samples/fetchmailrc parses")
+entries = sum(1 for l in sample.split("\n") if l.split()[:1] in (["poll"], ["skip"]))
+t.ok(entries > 0 and r.out.count("\npoll ") + r.out.count("\nskip ") == entries,
+     "every sample entry dumped")
+r = mhtest.run([FETCHD, "-f", "-", "--configdump"], input=SEED,
+               env=ENV, timeout=20)
+t.eq(r.returncode, 0, "-f - reads the rc file from stdin")
+t.like(r.out, 'poll "mail.example.net"', "stdin rc file dumped")
+
 # --quit: the daemon is whoever holds the pid file's lock
 pidfile = os.path.join(tmp, "fetchd.pid")
 r = fetchd("-f", seed, "--quit", "--pidfile", pidfile)
