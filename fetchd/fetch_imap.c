@@ -225,10 +225,15 @@ imap_fail(struct fetch_conn *fc, int r, const char *what)
 	char		  clean[256];
 	size_t		  i;
 
-	switch (r) {
-	case MAILIMAP_ERROR_STREAM:
+	/*
+	 * libetpan reports a line cut by EOF as a parse error in places:
+	 * whatever it says, a stream that failed is a connection error.
+	 */
+	if (r == MAILIMAP_ERROR_STREAM || (ip->st != NULL &&
+	    strcmp(stream_error(ip->st), "unknown error") != 0))
 		return imap_err(fc, PS_SOCKET, "%s: %s", what,
 		    stream_error(ip->st));
+	switch (r) {
 	case MAILIMAP_ERROR_PARSE:
 		return imap_err(fc, PS_PROTOCOL, "%s: malformed server "
 		    "response", what);
