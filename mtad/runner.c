@@ -767,6 +767,11 @@ runner_start(const char *confpath, const struct mtad_config *cf,
 	prctl(PR_SET_NAME, "mtad-runner");
 	if (child_init != NULL)
 		child_init(arg);
+	/* mtad keeps root as its saved IDs for local delivery; the runner
+	 * talks to the network and needs none of it. */
+	if (getuid() != 0 && (setresgid(getgid(), getgid(), getgid()) == -1 ||
+	    setresuid(getuid(), getuid(), getuid()) == -1))
+		fatal("runner: dropping saved IDs");
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		fatal("runner");
 	r->parent = parent;
