@@ -210,12 +210,22 @@ queue_attach(struct queue *q, const char *spool, char *err, size_t errlen)
 	queue_init(q);
 	if (make_layout(spool, &spoolfd, err, errlen) == -1)
 		return -1;
-	if (open_sub(spoolfd, spool, "maildrop", &q->dropfd, err,
-	    errlen) == -1) {
+	/*
+	 * An ordinary user may write into the maildrop (1733) but not read
+	 * it: an O_PATH descriptor serves openat and renameat, and the
+	 * commit syncs the file system instead of the directory.
+	 */
+	q->dropfd = open_dir(spoolfd, "maildrop");
+	if (q->dropfd == -1 && errno == EACCES)
+		q->dropfd = openat(spoolfd, "maildrop", O_PATH | O_DIRECTORY |
+		    O_CLOEXEC);
+	if (q->dropfd == -1) {
+		snprintf(err, errlen, "%s/maildrop: %s", spool,
+		    strerror(errno));
 		close(spoolfd);
 		return -1;
 	}
-	/* An ordinary user can write the maildrop but not read the queue. */
+	/* Nor can such a user read the queue. */
 	q->dirfd = open_dir(spoolfd, "queue");
 	q->tmpfd = open_dir(spoolfd, "tmp");
 	close(spoolfd);
@@ -661,6 +671,27 @@ writer_unpublish(struct qwriter *w)
 	(void)unlinkat(writer_finaldir(w), name, 0);
 }
 
+/*
+ * The maildrop directory after the renames.  Through an O_PATH descriptor
+ * (a user who may not read the directory) fsync is refused; syncfs on one
+ * of the new files commits the same journal transaction, renames included.
+ */
+static int
+sync_drop(struct queue *q, struct qwriter **w, size_t n, const int *res)
+{
+	size_t	i;
+
+	if (fsync(q->dropfd) == 0)
+		return 0;
+	if (errno != EBADF)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (res[i] == 0 && w[i]->dest == QDEST_MAILDROP)
+			return syncfs(w[i]->fd);
+	errno = EBADF;
+	return -1;
+}
+
 void
 queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
 {
@@ -685,7 +716,7 @@ queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
 	}
 	if (need_queue && fsync(q->dirfd) == -1)
 		qerr = errno ? errno : EIO;
-	if (need_drop && fsync(q->dropfd) == -1)
+	if (need_drop && sync_drop(q, w, n, res) == -1)
 		derr = errno ? errno : EIO;
 	for (i = 0; i < n; i++) {
 		if (res[i] == EINVAL && (w[i]->fd == -1 || w[i]->q != q))
