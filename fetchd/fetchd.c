@@ -528,8 +528,8 @@ main(int argc, char **argv)
 	} else {
 		struct reload_ctx	 rctx = { &o, argv + first, argc - first,
 					    &env };
-		struct run_opts		 ro = { o.check, o.nodetach, reload_rc,
-					    &rctx };
+		struct run_opts		 ro = { o.check, o.nodetach,
+					    o.run.daemon > 0, reload_rc, &rctx };
 
 		rv = fetchd_run(&cfg, &ro);
 	}

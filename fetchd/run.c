@@ -267,7 +267,7 @@ fetchd_run(struct rc_config *cfg, const struct run_opts *ro)
 	if (unsupported(cfg) == -1)
 		return PS_SYNTAX;
 	if ((pid = run_lock_holder(cfg->run.pidfile, &interval)) != 0) {
-		if (daemon) {
+		if (ro->cmd_daemon) {
 			fprintf(stderr, "fetchd: another fetchd (pid %ld) is "
 			    "running\n", (long)pid);
 			return PS_EXCLUDE;

@@ -16,6 +16,7 @@
 struct run_opts {
 	int		 check;		/* -c */
 	int		 nodetach;	/* -N */
+	int		 cmd_daemon;	/* -d on the command line */
 	/* Parse the rc file again (SIGHUP) into cfg: PS_SUCCESS or not. */
 	int		(*reload)(struct rc_config *cfg, void *arg);
 	void		*reload_arg;
@@ -26,8 +27,9 @@ pid_t	run_lock_holder(const char *pidfile, long *interval);
 
 /*
  * Poll (or run the daemon) with cfg after rc_finish.  Returns the exit
- * code: fetchmail's PS_* (PS_EXCLUDE when another fetchd holds the lock
- * and this run cannot wake it).
+ * code: fetchmail's PS_*.  While a daemon runs, a run without -d wakes it
+ * (even with "set daemon" in the rc file, as fetchmail); "-d N" gets
+ * PS_EXCLUDE, and so does anything while a foreground run holds the lock.
  */
 int	fetchd_run(struct rc_config *cfg, const struct run_opts *ro);
 

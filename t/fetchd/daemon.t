@@ -45,12 +45,20 @@ t.like(r.err, "awakened", "plain fetchd wakes the daemon")
 t.ok(sh.wait_messages(2, 15), "woken daemon polls at once (%.1f s)"
      % (time.time() - t0))
 
+# "set daemon" in the rc file: a plain run still wakes the daemon
+rcd = env.rc("set daemon 300\n" + TEXT % "eddy")
+dc.deliver("eddy", F.message(4))
+r = env.run(rcd)
+t.eq(r.returncode, 0, "set daemon in the rc file: plain run exits 0")
+t.like(r.err, "awakened", "and wakes the daemon (as fetchmail)")
+t.ok(sh.wait_messages(3, 15), "woken daemon polls")
+
 # SIGHUP: the daemon reads the rc file again (now kim's mailbox)
 with open(rc, "w") as f:
     f.write(TEXT % "kim")
 dc.deliver("kim", F.message(3))
 os.kill(d.pid, signal.SIGHUP)
-t.ok(sh.wait_messages(3, 15), "SIGHUP: rc file reread, the new entry polled")
+t.ok(sh.wait_messages(4, 15), "SIGHUP: rc file reread, the new entry polled")
 
 r = env.run(rc, "--quit")
 t.eq(r.returncode, 0, "--quit: exit 0")

@@ -1,0 +1,201 @@
+/*
+ * uidstore: the idfile and the delivery journal survive a restart, torn and
+ * malformed lines are skipped (never a crash), escapes round-trip, pruning
+ * forgets what left the server; inject_sender finds the envelope sender.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../fetchd/inject.h"
+#include "../../fetchd/uidstore.h"
+
+struct fixture {
+	char	dir[64];
+	char	idfile[128];
+	char	journal[160];
+};
+
+static int
+setup(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_uidstore.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->idfile, sizeof(f->idfile), "%s/ids", f->dir);
+	snprintf(f->journal, sizeof(f->journal), "%s/ids.journal", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+
+	unlink(f->idfile);
+	unlink(f->journal);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE	*fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void
+roundtrip(void **state)
+{
+	struct fixture	*f = *state;
+	struct uidstore	 us;
+	const char	*uids[] = { "U1", "U%2" };
+	char		 err[256];
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_get(&us, "joe@pop", "U1"), 0);
+	assert_int_equal(uidstore_set(&us, "joe q@pop", "7/42", UID_SEEN), 0);
+	assert_int_equal(uidstore_journal(&us, "joe@pop", uids, 2), 0);
+	assert_int_equal(uidstore_sync(&us), 0);
+	assert_int_equal(uidstore_save(&us), 0);
+	uidstore_close(&us);
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_get(&us, "joe q@pop", "7/42"), UID_SEEN);
+	assert_int_equal(uidstore_get(&us, "joe@pop", "U1"), UID_JOURNAL);
+	assert_int_equal(uidstore_get(&us, "joe@pop", "U%2"), UID_JOURNAL);
+	assert_int_equal(uidstore_get(&us, "other@pop", "U1"), 0);
+	/* deleted on the server: the journal entry goes */
+	uidstore_clear(&us, "joe@pop", "U1", UID_JOURNAL);
+	assert_int_equal(uidstore_save(&us), 0);
+	uidstore_close(&us);
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_get(&us, "joe@pop", "U1"), 0);
+	assert_int_equal(uidstore_get(&us, "joe@pop", "U%2"), UID_JOURNAL);
+	uidstore_close(&us);
+}
+
+static void
+malformed(void **state)
+{
+	struct fixture	*f = *state;
+	struct uidstore	 us;
+	char		 err[256], longline[6000];
+
+	memset(longline, 'x', sizeof(longline) - 2);
+	longline[sizeof(longline) - 2] = '\n';
+	longline[sizeof(longline) - 1] = '\0';
+	write_file(f->idfile, "# comment\n\nnospace\n a b\nacct uid extra\n"
+	    "bad%zz u\nnul%00 u\ngood@h u1\n");
+	{
+		FILE	*fp = fopen(f->idfile, "a");
+
+		fputs(longline, fp);
+		fputs("good@h u2\n", fp);
+		fclose(fp);
+	}
+	/* a torn last line: the crash came mid-append */
+	write_file(f->journal, "good@h j1\ngood@h j2");
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_get(&us, "good@h", "u1"), UID_SEEN);
+	assert_int_equal(uidstore_get(&us, "good@h", "u2"), UID_SEEN);
+	assert_int_equal(uidstore_get(&us, "good@h", "j1"), UID_JOURNAL);
+	assert_int_equal(uidstore_get(&us, "good@h", "j2"), 0);
+	assert_int_equal(uidstore_get(&us, "acct", "uid"), 0);
+	assert_int_equal(us.n, 3);
+	uidstore_close(&us);
+}
+
+static void
+prune(void **state)
+{
+	struct fixture	*f = *state;
+	struct uidstore	 us;
+	const char	*onserver[] = { "b", "c" };
+	char		 err[256], uid[16];
+	int		 i;
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	for (i = 0; i < 2000; i++) {	/* enough to rehash a few times */
+		snprintf(uid, sizeof(uid), "x%d", i);
+		assert_int_equal(uidstore_set(&us, "a@h", uid, UID_SEEN), 0);
+	}
+	uidstore_set(&us, "a@h", "b", UID_SEEN);
+	uidstore_set(&us, "a@h", "c", UID_JOURNAL);
+	uidstore_set(&us, "z@h", "x1", UID_SEEN);
+	uidstore_prune(&us, "a@h", onserver, 2);
+	assert_int_equal(uidstore_get(&us, "a@h", "x1"), 0);
+	assert_int_equal(uidstore_get(&us, "a@h", "b"), UID_SEEN);
+	assert_int_equal(uidstore_get(&us, "a@h", "c"), UID_JOURNAL);
+	assert_int_equal(uidstore_get(&us, "z@h", "x1"), UID_SEEN);
+	assert_int_equal(us.n, 3);
+	uidstore_close(&us);
+}
+
+static void
+unreadable(void **state)
+{
+	struct uidstore	 us;
+	char		 err[256];
+
+	(void)state;
+	/* a directory where the idfile should be */
+	assert_int_equal(uidstore_open(&us, "/", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/"));
+}
+
+static void
+sender(void **state)
+{
+	char	 out[ADDR_MAX + 1];
+	const char *h1 = "Return-Path: <bounce@lists.example>\r\n"
+	    "From: Alice <alice@example.org>\r\n\r\nbody\r\n";
+	const char *h2 = "Subject: x\r\nFrom: \"A, B\" <ab@example.org>,\r\n"
+	    " c@example.org\r\n\r\n";
+	const char *h3 = "Return-Path: <>\r\nFrom: a@example.org\r\n\r\n";
+	const char *h4 = "Subject: no from\r\n\r\nFrom: body@example.org\r\n";
+	const char *h5 = "From: not an address at all\r\n\r\n";
+
+	(void)state;
+	inject_sender(h1, strlen(h1), out, sizeof(out));
+	assert_string_equal(out, "bounce@lists.example");
+	inject_sender(h2, strlen(h2), out, sizeof(out));
+	assert_string_equal(out, "ab@example.org");
+	inject_sender(h3, strlen(h3), out, sizeof(out));
+	assert_string_equal(out, "");
+	inject_sender(h4, strlen(h4), out, sizeof(out));
+	assert_string_equal(out, "");
+	inject_sender(h5, strlen(h5), out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(prune, setup, teardown),
+		cmocka_unit_test(unreadable),
+		cmocka_unit_test(sender),
+	};
+
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests_name("uidstore", tests, NULL, NULL);
+}
