@@ -493,7 +493,13 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	srv.port = port;
 	srv.timeout_ms = p->timeout > 0 ? (int)(p->timeout * 1000) : 300000;
 	srv.daemon = run->daemon;
-	srv.cancel = run->cancel;
+	/*
+	 * --quit (SIGTERM) stops the mailbox dialogue after the message in
+	 * hand: the messages already read whole are still delivered over
+	 * SMTP (whose stream is not cancelled) and journaled, and the next
+	 * poll deletes them.
+	 */
+	srv.cancel = run->stop;
 	if (srv.tls != FETCH_TLS_NONE &&
 	    (srv.ssl_ctx = fetch_tls_ctx(u, err, sizeof(err))) == NULL) {
 		log_warnx("%s: %s", s->host, err);

@@ -74,6 +74,41 @@ with open(log) as f:
     text = f.read()
 t.like(text, "1 message for eddy at 127.0.0.1", "daemon logs to --logfile")
 
+# --quit in the middle of a slow drain: the daemon stops after the message
+# in hand; what it read whole is delivered, the next poll deletes it and
+# delivers the rest, each message once.
+N = 150                 # more than one batch of 64
+for i in range(N):
+    dc.deliver("kim", F.message(100 + i, body="y" * 900 + "\r\n"))
+slow = mhtest.TcpProxy(tmp, dc.pop3, line={"bps": 100000,
+                                                       "delay": 0.01})
+src = env.rc(F.poll_line(dc, slow.port) +
+             '  user "kim" there with password "pw" is eddy here\n'
+             '  sslcertfile %s smtphost 127.0.0.1/%d\n' % (ca.ca_file,
+                                                          sh.port))
+n0 = len(sh.messages())
+d = env.start(src, "-d", "300", "-N", stdout=subprocess.DEVNULL,
+              stderr=subprocess.DEVNULL)
+t.ok(sh.wait_messages(n0 + 2, 30), "slow drain under way")
+t0 = time.time()
+r = env.run(src, "--quit")
+try:
+    d.wait(20)
+except subprocess.TimeoutExpired:
+    pass
+took = time.time() - t0
+t.eq(d.poll(), 0, "--quit mid-drain: the daemon exits 0")
+t.ok(took < 8, "--quit mid-drain: within the message in hand (%.1f s)"
+     % took)
+got = len(sh.messages()) - n0
+t.ok(got < N, "--quit mid-drain: stopped before the end (%d of %d)"
+     % (got, N))
+r = env.run(src)
+subj = F.subjects(sh)[n0:]
+want = sorted("test %d" % (100 + i) for i in range(N))
+t.eq(sorted(subj), want, "after --quit: every message exactly once")
+t.eq(dc.count("kim"), 0, "after --quit: the mailbox is empty")
+
 # Detached (no -N): the command returns, the daemon lives on.
 r = env.run(rc, "-d", "300", "-L", log)
 t.eq(r.returncode, 0, "detaching daemon: the command exits 0")
