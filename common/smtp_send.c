@@ -119,16 +119,35 @@ fail_all(struct smtp_client *c)
 
 /* --- replies --------------------------------------------------------------- */
 
+/*
+ * A reply as a recipient's result: 2xx, 4xx or 5xx as the server said;
+ * anything else (a 354 where a verdict belongs, a 250 to DATA) says nothing
+ * about delivery, so it becomes "no verdict" (code 0: defer).
+ */
 static void
-verdict(struct smtp_msg *m, const struct smtp_reply *r)
+result(struct smtp_reply *dst, const struct smtp_reply *r, int ok_means_sent)
+{
+	char	 said[SMTP_REPLY_TEXT_MAX];
+
+	if (r->code / 100 == 4 || r->code / 100 == 5 ||
+	    (r->code / 100 == 2 && ok_means_sent)) {
+		*dst = *r;
+		return;
+	}
+	smtp_reply_format(r, said, sizeof(said));
+	local_reply(dst, 0, "", "unexpected reply: %.900s", said);
+}
+
+static void
+verdict(struct smtp_msg *m, const struct smtp_reply *r, int ok_means_sent)
 {
 	size_t	 i;
 
-	m->data_reply = *r;
+	result(&m->data_reply, r, ok_means_sent);
 	m->st_verdict = 1;
 	for (i = 0; i < m->nrcpts; i++)
 		if (m->rcpts[i].accepted)
-			m->rcpts[i].reply = *r;
+			m->rcpts[i].reply = m->data_reply;
 }
 
 static void
@@ -145,9 +164,9 @@ handle(struct smtp_client *c, const struct pend *pd, const struct smtp_reply *r)
 		break;
 	case P_RCPT:
 		if (m->mail_reply.code / 100 != 2)
-			m->rcpts[pd->idx].reply = m->mail_reply;
+			result(&m->rcpts[pd->idx].reply, &m->mail_reply, 0);
 		else {
-			m->rcpts[pd->idx].reply = *r;
+			result(&m->rcpts[pd->idx].reply, r, 1);
 			if (ok) {
 				m->rcpts[pd->idx].accepted = 1;
 				m->st_naccepted++;
@@ -157,24 +176,24 @@ handle(struct smtp_client *c, const struct pend *pd, const struct smtp_reply *r)
 	case P_DATA:
 		if (r->code != 354) {
 			m->st_datafail = 1;
-			verdict(m, r);
-		}
-		m->data_reply = *r;
+			verdict(m, r, 0);
+		} else
+			m->data_reply = *r;
 		break;
 	case P_BDAT:
 		if (m->st_datafail)
 			break;
 		if (!ok || m->st_naccepted == 0) {
 			m->st_datafail = 1;
-			verdict(m, r);
+			verdict(m, r, 0);
 		} else if (pd->last)
-			verdict(m, r);
+			verdict(m, r, 1);
 		break;
 	case P_DOT:
 		if (m->st_naccepted == 0)
 			m->st_datafail = 1;
 		else
-			verdict(m, r);
+			verdict(m, r, 1);
 		if (!ok)
 			m->st_datafail = 1;
 		break;
@@ -423,7 +442,7 @@ send_one(struct smtp_client *c, struct smtp_msg *m)
 	if (!pipelining && m->mail_reply.code / 100 != 2) {
 		for (i = 0; i < m->nrcpts; i++)
 			if (m->rcpts[i].reply.code == 0)
-				m->rcpts[i].reply = m->mail_reply;
+				result(&m->rcpts[i].reply, &m->mail_reply, 0);
 		goto failed;
 	}
 	for (i = 0; i < m->nrcpts; i++) {

@@ -432,6 +432,40 @@ helo_fallback_lockstep(void **state)
 	unlink(log);
 }
 
+/* A 250 where the 354 belongs must not pass for a delivery. */
+static void
+nonsense_data_reply_is_no_verdict(void **state)
+{
+	static const char *const script[] = {
+	    "220 hi\r\n", "<read1>", "250-x\r\n250 PIPELINING\r\n", "<read3>",
+	    "250 ok\r\n250 ok\r\n250 2.0.0 queued as NOTHING\r\n", "<read2>",
+	    "250 ok\r\n", "<read1>", NULL };
+	struct smtp_client	*c;
+	struct smtp_rcpt	 rc[1] = { { .addr = "a@x" } };
+	struct smtp_msg		 m;
+	int			 sv[2];
+	pid_t			 pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = server(sv[1], script, "/dev/null");
+	close(sv[1]);
+	c = client(sv[0], NULL);
+	assert_int_equal(smtp_hello(c), 0);
+	memset(&m, 0, sizeof(m));
+	m.sender = "s@x";
+	m.rcpts = rc;
+	m.nrcpts = 1;
+	m.fd = -1;
+	m.prefix = "x\n";
+	m.prefixlen = 2;
+	assert_int_equal(smtp_send(c, &m), 0);
+	assert_int_equal(rc[0].reply.code, 0);
+	assert_non_null(strstr(rc[0].reply.text, "unexpected reply: 250"));
+	assert_int_equal(m.nsent, 0);
+	smtp_client_free(c);
+	waitpid(pid, NULL, 0);
+}
+
 static void
 oversize_reply_is_protocol_error(void **state)
 {
@@ -469,6 +503,7 @@ main(void)
 		cmocka_unit_test(hangup_mid_data_claims_nothing),
 		cmocka_unit_test(no_auth_in_plaintext),
 		cmocka_unit_test(helo_fallback_lockstep),
+		cmocka_unit_test(nonsense_data_reply_is_no_verdict),
 		cmocka_unit_test(oversize_reply_is_protocol_error),
 	};
 
