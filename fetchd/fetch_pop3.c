@@ -35,6 +35,7 @@ struct pop3 {
 	mailpop3	*mp;		/* owns st once connected */
 	int		 pipelining;
 	int		 stls;
+	int		 listed;	/* LIST and UIDL already sent */
 	int		 committed;
 	char		 line[POP3_LINE_MAX + 2];
 	char		 trace[POP3_TRACE_MAX];
@@ -228,6 +229,83 @@ pop3_auth(struct fetch_conn *fc, struct pop3 *p, const struct fetch_server *srv)
 	}
 }
 
+/* USER/PASS (not APOP, not OAuth), with a password to send. */
+static int
+plain_login(const struct fetch_server *srv)
+{
+	return srv->user->password != NULL &&
+	    (srv->poll->auth == RC_AUTH_ANY ||
+	    srv->poll->auth == RC_AUTH_PASSWORD ||
+	    srv->poll->auth == RC_AUTH_UNSET);
+}
+
+static int
+has_crlf(const char *s)
+{
+	return strpbrk(s, "\r\n") != NULL;
+}
+
+/*
+ * With PIPELINING, the rest of the opening goes in one write: (CAPA,) USER,
+ * PASS, LIST and UIDL, which saves three or four round trips on a slow
+ * line.  Only over TLS or with TLS explicitly off; the replies are read in
+ * order, and a refused USER/PASS ends it before LIST is looked at.
+ */
+static int
+pipelined_login(struct fetch_conn *fc, struct pop3 *p,
+    const struct fetch_server *srv, int capa)
+{
+	const struct rc_user	*u = srv->user;
+	char			 line[600];
+	ssize_t			 n;
+	int			 r, len;
+
+	if (has_crlf(u->remotename) || has_crlf(u->password))
+		return fetch_fail(fc, PS_AUTHFAIL, "user name or password "
+		    "holds a line break");
+	mailpop3_set_logger(p->mp, NULL, NULL);
+	if (capa) {
+		log_trace("POP3", '>', 0, "CAPA", 4);
+		if (stream_printf(p->st, "CAPA\r\n") == -1)
+			return stream_fail(fc, p, "CAPA");
+	}
+	len = snprintf(line, sizeof(line), "USER %s", u->remotename);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return fetch_fail(fc, PS_AUTHFAIL, "user name too long");
+	log_trace("POP3", '>', 0, line, (size_t)len);
+	log_trace("POP3", '>', TRACE_SECRET, "", 0);
+	log_trace("POP3", '>', 0, "LIST", 4);
+	log_trace("POP3", '>', 0, "UIDL", 4);
+	if (stream_printf(p->st, "%s\r\n", line) == -1 ||
+	    stream_printf(p->st, "PASS %s\r\nLIST\r\nUIDL\r\n",
+	    u->password) == -1 || send_batch(fc, p, "USER") != 0)
+		return stream_fail(fc, p, "USER");
+	explicit_bzero(line, sizeof(line));
+	if (capa) {
+		p->pipelining = p->stls = 0;
+		if ((r = read_status(fc, p, "CAPA")) < 0)
+			return -r;
+		while (r == 1 && (n = read_list_line(fc, p, "CAPA")) != -1) {
+			if (n < 0)
+				return (int)-n;
+			log_trace("POP3", '<', 0, p->line, (size_t)n);
+			if (strncasecmp(p->line, "PIPELINING", 10) == 0 &&
+			    (p->line[10] == '\0' || p->line[10] == ' '))
+				p->pipelining = 1;
+		}
+	}
+	if ((r = read_status(fc, p, "USER")) < 0)
+		return -r;
+	if (r == 1 && (r = read_status(fc, p, "PASS")) < 0)
+		return -r;
+	if (r == 0)
+		return fetch_fail(fc, strstr(p->line, "[IN-USE]") != NULL ?
+		    PS_LOCKBUSY : PS_AUTHFAIL, "POP3 login failed: %.400s",
+		    p->line);
+	p->listed = 1;
+	return PS_SUCCESS;
+}
+
 static int
 pop3_open(struct fetch_conn *fc, const struct fetch_server *srv)
 {
@@ -282,8 +360,16 @@ pop3_open(struct fetch_conn *fc, const struct fetch_server *srv)
 		    sizeof(err)) == -1)
 			return fetch_fail(fc, PS_SOCKET, "TLS to %s: %s",
 			    srv->host, err);
-		read_capa(p);	/* what was said in plaintext is void */
-	}
+		/*
+		 * What was said in plaintext is void: CAPA again.  Only
+		 * PIPELINING is taken on trust, to pipeline that CAPA with
+		 * the login (a lie there costs speed, not safety).
+		 */
+		if (p->pipelining && plain_login(srv))
+			return pipelined_login(fc, p, srv, 1);
+		read_capa(p);
+	} else if (p->pipelining && plain_login(srv))
+		return pipelined_login(fc, p, srv, 0);
 	if ((r = pop3_auth(fc, p, srv)) != PS_SUCCESS)
 		return r;
 	/* From here on our own layer, which traces for itself. */
@@ -372,6 +458,13 @@ pop3_list(struct fetch_conn *fc, struct fetch_list *ml)
 
 	ml->v = NULL;
 	ml->n = 0;
+	if (p->listed) {
+		/* sent with the login */
+		p->listed = 0;
+		if ((r = read_listing(fc, p, ml)) != PS_SUCCESS)
+			return r;
+		goto uidl;
+	}
 	log_trace("POP3", '>', 0, "LIST", 4);
 	if (stream_printf(p->st, "LIST\r\n") == -1)
 		return stream_fail(fc, p, "LIST");
@@ -391,6 +484,7 @@ pop3_list(struct fetch_conn *fc, struct fetch_list *ml)
 		    send_batch(fc, p, "UIDL") != 0)
 			return stream_fail(fc, p, "UIDL");
 	}
+uidl:
 	r = read_uidl(fc, p, ml);
 	if (r == PS_PROTOCOL && strncmp(p->line, "-ERR", 4) == 0) {
 		/* No UIDL: no uids; the loop decides what that allows. */
