@@ -1,0 +1,139 @@
+/*
+ * Local delivery runs in children so the loop never waits on a mailbox lock
+ * or an MDA.  Messages with local recipients wait in a list; up to
+ * MTAD_DELIVER_CHILDREN children each take a batch of them.  A message a
+ * child did not finish stays in the queue and is retried at the next start.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "mtad.h"
+
+#define BATCH	64
+
+int
+local_spawn_add(struct mtad *d, const char *id)
+{
+	char	(*n)[QID_SIZE];
+	size_t	  cap;
+
+	if (d->ndq == d->dqcap) {
+		cap = d->dqcap ? d->dqcap * 2 : 64;
+		if ((n = reallocarray(d->dq, cap, sizeof(*n))) == NULL) {
+			log_warn("%s: local delivery postponed", id);
+			return -1;
+		}
+		d->dq = n;
+		d->dqcap = cap;
+	}
+	memcpy(d->dq[d->ndq++], id, QID_SIZE);
+	return 0;
+}
+
+static void
+child_main(struct mtad *d, size_t n)
+{
+	sigset_t	 all;
+	size_t		 i;
+
+	smtp_server_closefrom_child(d);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* The daemon keeps root as its saved id for exactly this: delivery
+	 * as the recipient needs it back. */
+	if (d->dropped && (setresuid(0, 0, 0) == -1 ||
+	    setresgid(0, 0, 0) == -1))
+		log_warn("cannot regain root for delivery");
+	for (i = 0; i < n; i++)
+		if (local_deliver_message(&d->cf, &d->q, d->dq[i]) == -1)
+			log_warnx("%s: local delivery left queued", d->dq[i]);
+	_exit(0);
+}
+
+void
+local_spawn_run(struct mtad *d)
+{
+	size_t	slot, n;
+	pid_t	pid;
+
+	for (slot = 0; slot < MTAD_DELIVER_CHILDREN && d->ndq > 0; slot++) {
+		if (d->children[slot] != 0)
+			continue;
+		n = d->ndq < BATCH ? d->ndq : BATCH;
+		if ((pid = fork()) == -1) {
+			log_warn("fork for local delivery");
+			return;
+		}
+		if (pid == 0)
+			child_main(d, n);
+		d->children[slot] = pid;
+		memmove(d->dq, d->dq + n, (d->ndq - n) * sizeof(*d->dq));
+		d->ndq -= n;
+	}
+}
+
+void
+local_spawn_reap(struct mtad *d)
+{
+	pid_t	pid;
+	size_t	slot;
+	int	st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (slot = 0; slot < MTAD_DELIVER_CHILDREN; slot++)
+			if (d->children[slot] == pid)
+				d->children[slot] = 0;
+		if (WIFSIGNALED(st))
+			log_warnx("local delivery process %d killed by "
+			    "signal %d", (int)pid, WTERMSIG(st));
+		else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+			log_warnx("local delivery process %d exited %d",
+			    (int)pid, WEXITSTATUS(st));
+	}
+	local_spawn_run(d);
+}
+
+static int
+want_local(const char *id, void *arg)
+{
+	struct mtad	*d = arg;
+	struct qmsg	 m;
+	size_t		 i;
+	int		 pending = 0;
+
+	if (queue_load(&d->q, id, &m) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: cannot read envelope", id);
+		return 0;
+	}
+	for (i = 0; i < m.nrcpts; i++)
+		if (m.rcpts[i].local && m.rcpts[i].state == QR_PENDING)
+			pending = 1;
+	qmsg_free(&m);
+	if (pending)
+		local_spawn_add(d, id);
+	return 0;
+}
+
+void
+local_spawn_scan(struct mtad *d)
+{
+	if (queue_scan(&d->q, want_local, d) == -1)
+		log_warn("queue scan");
+	local_spawn_run(d);
+}
+
+void
+local_spawn_pickup(struct mtad *d)
+{
+	if (queue_pickup(&d->q, want_local, d) == -1)
+		log_warn("maildrop pickup");
+	local_spawn_run(d);
+}
