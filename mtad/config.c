@@ -137,7 +137,7 @@ set_relay_from(struct conf_reader *r, struct mtad_config *cf)
 	int	i;
 
 	for (i = 1; i < r->argc; i++)
-		if (!net_cidr_valid(r->argv[i]))
+		if (net_cidr_valid(r->argv[i]) == -1)
 			return bad_value(r, r->argv[i]);
 	return set_list(r, &cf->relay_from);
 }

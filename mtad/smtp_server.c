@@ -296,6 +296,15 @@ conn_run(struct mtad *d, struct smtp_conn *c)
 			conn_free(d, c);
 			return;
 		}
+		if (!s->closing && !s->want_tls && s->inlen > 0 &&
+		    s->state != SS_COMMIT && s->outlen < SMTP_OUT_HIGH) {
+			size_t inb = s->inlen, outb = s->outlen;
+
+			/* Input left over from before a commit or a full
+			 * output buffer. */
+			smtp_session_feed(s);
+			progress |= s->inlen != inb || s->outlen != outb;
+		}
 		if (!s->closing && smtp_session_wants_input(s)) {
 			if ((n = conn_read(c)) > 0) {
 				s->inlen += n;
@@ -308,9 +317,6 @@ conn_run(struct mtad *d, struct smtp_conn *c)
 					return;
 				}
 			}
-		} else if (!s->closing && s->inlen > 0 && s->state != SS_COMMIT &&
-		    s->outlen < SMTP_OUT_HIGH) {
-			smtp_session_feed(s);
 		}
 		if (s->state == SS_COMMIT && !c->committing) {
 			struct smtp_conn **n2;

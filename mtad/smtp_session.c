@@ -410,6 +410,7 @@ do_data(struct smtp_session *s, const char *arg)
 	s->data_octets = 0;
 	s->in_headers = 1;
 	s->midline = s->bad_eol = s->too_long = s->too_big = 0;
+	s->prev_crlf = 1;
 	s->dlen = 0;
 	add_received(s);
 	s->state = SS_DATA;
@@ -551,13 +552,17 @@ data_line(struct smtp_session *s, const char *p, size_t len)
 	size_t	clen = len - 1;
 	int	crlf = clen > 0 && p[clen - 1] == '\r';
 
+	int	after_crlf = s->prev_crlf;
+
+	s->prev_crlf = crlf;
 	if (s->midline) {
 		s->midline = 0;
 		return 0;
 	}
 	if (crlf)
 		clen--;
-	if (crlf && clen == 1 && p[0] == '.') {
+	/* The dot ends DATA only between two CRLFs: "\n.\r\n" is text. */
+	if (crlf && after_crlf && clen == 1 && p[0] == '.') {
 		data_end(s);
 		return 1;
 	}
@@ -596,11 +601,12 @@ data_input(struct smtp_session *s, size_t *pos)
 			if (n > SMTP_TEXT_MAX) {
 				/* Not a line we would keep: drop it now so
 				 * in[] never fills with one. */
-				if (!s->midline)
-					s->data_octets += n;
+				/* Keep the last byte: it may be the CR of
+				 * this line's CRLF. */
+				s->data_octets += n - 1;
 				s->too_long = 1;
 				s->midline = 1;
-				*pos = s->inlen;
+				*pos = s->inlen - 1;
 			}
 			return 0;
 		}

@@ -60,6 +60,7 @@ struct smtp_session {
 	uint64_t	 data_octets;		/* as received, dot-stuffed */
 	int		 in_headers;
 	int		 midline;		/* inside an over-long line */
+	int		 prev_crlf;		/* last line ended in CRLF */
 	int		 bad_eol;		/* bare CR or LF seen */
 	int		 too_long;
 	int		 too_big;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "atomic.h"
 #include "log.h"
 #include "smtp_session.h"
 
@@ -15,9 +14,16 @@ flush_out(struct smtp_session *s)
 {
 	if (s->outlen == 0)
 		return 0;
-	if (write_all(STDOUT_FILENO, s->out, s->outlen) == -1)
-		return -1;
-	smtp_session_consumed(s, s->outlen);
+	ssize_t	n;
+
+	while (s->outlen > 0) {
+		n = write(STDOUT_FILENO, s->out, s->outlen);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		smtp_session_consumed(s, n);
+	}
 	return 0;
 }
 
