@@ -281,7 +281,7 @@ static const struct keyword keywords[] = {
 	{ "spool",		1, 1,	set_spool },
 	{ "user",		1, 1,	set_user },
 	{ "aliases",		1, 1,	set_aliases },
-	{ "mailbox",		2, 2,	set_mailbox },
+	{ "mailbox",		1, 2,	set_mailbox },
 	{ "smarthost",		1, 1,	set_smarthost },
 	{ "smarthost-command",	1, 1,	set_smarthost_command },
 	{ "smarthost-tls",	1, 1,	set_smarthost_tls },

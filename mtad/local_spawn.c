@@ -87,6 +87,12 @@ local_spawn_reap(struct mtad *d)
 	int	st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == d->runner) {
+			log_warnx("runner process %d exited (status %d); "
+			    "restarting it", (int)pid, st);
+			d->runner = 0;
+			continue;
+		}
 		for (slot = 0; slot < MTAD_DELIVER_CHILDREN; slot++)
 			if (d->children[slot] == pid)
 				d->children[slot] = 0;
@@ -113,9 +119,14 @@ want_local(const char *id, void *arg)
 			log_warn("%s: cannot read envelope", id);
 		return 0;
 	}
-	for (i = 0; i < m.nrcpts; i++)
-		if (m.rcpts[i].local && m.rcpts[i].state == QR_PENDING)
+	for (i = 0; i < m.nrcpts; i++) {
+		if (m.rcpts[i].state != QR_PENDING)
+			continue;
+		if (m.rcpts[i].local)
 			pending = 1;
+		else
+			d->remote_new = 1;
+	}
 	qmsg_free(&m);
 	if (pending)
 		local_spawn_add(d, id);
@@ -136,4 +147,5 @@ local_spawn_pickup(struct mtad *d)
 	if (queue_pickup(&d->q, want_local, d) == -1)
 		log_warn("maildrop pickup");
 	local_spawn_run(d);
+	mtad_runner_notify(d);
 }

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "mtad.h"
+#include "runner.h"
 
 #define PICKUP_INTERVAL	30	/* seconds; a lost poke costs at most this */
 
@@ -54,6 +55,39 @@ mtad_unwatch(struct mtad *d, struct handler *h)
 }
 
 static void
+runner_child_init(void *arg)
+{
+	smtp_server_closefrom_child(arg);
+}
+
+void
+mtad_runner_start(struct mtad *d)
+{
+	char	err[512];
+	pid_t	pid;
+
+	d->runner_started = time(NULL);
+	pid = runner_start(d->confpath, &d->cf, &d->q, runner_child_init, d,
+	    err, sizeof(err));
+	if (pid == -1) {
+		log_warnx("runner: %s", err);
+		return;
+	}
+	d->runner = pid;
+	d->remote_new = 1;	/* have it look at what is queued */
+	mtad_runner_notify(d);
+}
+
+void
+mtad_runner_notify(struct mtad *d)
+{
+	if (d->remote_new && d->runner > 0) {
+		runner_notify(d->runner);
+		d->remote_new = 0;
+	}
+}
+
+static void
 usage(void)
 {
 	fprintf(stderr, "usage: mtad [-C conf] [-F] [-v] [-n]\n");
@@ -69,10 +103,14 @@ on_signal(struct mtad *d, struct handler *h, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGHUP:
 			d->reload = 1;
+			if (d->runner > 0)
+				kill(d->runner, SIGHUP);
 			break;
 		case SIGTERM:
 		case SIGINT:
 			d->terminating = 1;
+			if (d->runner > 0)
+				kill(d->runner, SIGTERM);
 			break;
 		case SIGCHLD:
 			local_spawn_reap(d);
@@ -261,6 +299,10 @@ loop(struct mtad *d)
 				d->last_pickup = now;
 			}
 			local_spawn_run(d);
+			/* A runner that died comes back, at most every 10s. */
+			if (!shutting && d->runner == 0 &&
+			    now - d->runner_started >= 10)
+				mtad_runner_start(d);
 		}
 	}
 }
@@ -329,6 +371,7 @@ main(int argc, char *argv[])
 	drop_privileges(d);
 	signals(d);
 
+	mtad_runner_start(d);
 	local_spawn_scan(d);
 	local_spawn_pickup(d);
 	d->last_pickup = time(NULL);

@@ -66,6 +66,11 @@ struct mtad {
 	size_t			 dqcap;
 	pid_t			 children[MTAD_DELIVER_CHILDREN];
 
+	/* The runner (runner.h): link state, flushes, the control socket. */
+	pid_t			 runner;
+	time_t			 runner_started;
+	int			 remote_new;	/* queued remote mail to announce */
+
 	int			 terminating;
 	int			 reload;
 };
@@ -93,5 +98,9 @@ void	local_spawn_reap(struct mtad *);
 void	local_spawn_scan(struct mtad *);
 /* Move the maildrop into the queue, local deliveries for what came. */
 void	local_spawn_pickup(struct mtad *);
+
+/* mtad.c: (re)start the runner; tell it about new remote mail. */
+void	mtad_runner_start(struct mtad *);
+void	mtad_runner_notify(struct mtad *);
 
 #endif

@@ -28,6 +28,7 @@
 #include "control.h"
 #include "log.h"
 #include "mailq.h"
+#include "smtp_session.h"
 #include "queue.h"
 #include "submit.h"
 
@@ -303,11 +304,19 @@ run_mailq(struct opts *o, struct mtad_config *cf)
 	return EX_OK;
 }
 
-/* TODO(smtpd): smtp_session_stdio() once it lands. */
+/* -bs: the daemon's SMTP session on stdin/stdout, into the maildrop. */
 static int
 run_smtp(struct opts *o, struct mtad_config *cf)
 {
-	die(o, EX_UNAVAILABLE, "-bs: SMTP on stdin is not available yet");
+	struct queue	q;
+	int		n;
+
+	open_queue(o, cf, &q);
+	n = smtp_session_stdio(cf, &q);
+	queue_close(&q);
+	if (n > 0)
+		poke(cf->spool);
+	return n == -1 ? EX_IOERR : EX_OK;
 }
 
 static int

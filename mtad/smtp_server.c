@@ -392,7 +392,12 @@ smtp_server_commit(struct mtad *d)
 	queue_commit(&d->q, ws, n, res);
 	for (i = 0; i < n; i++) {
 		struct smtp_conn *c = batch[i];
+		size_t		  r;
 
+		if (res[i] == 0)
+			for (r = 0; r < c->s.msg.nrcpts; r++)
+				if (!c->s.msg.rcpts[r].local)
+					d->remote_new = 1;
 		c->committing = 0;
 		if (smtp_session_committed(&c->s, res[i], id))
 			local_spawn_add(d, id);
@@ -405,6 +410,7 @@ smtp_server_commit(struct mtad *d)
 	free(res);
 	free(batch);
 	local_spawn_run(d);
+	mtad_runner_notify(d);
 }
 
 /* --- listeners, timers, shutdown ------------------------------------------ */

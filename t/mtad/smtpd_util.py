@@ -124,7 +124,9 @@ class Client:
                 if not chunk:
                     return True
                 self.buf += chunk
-        except (socket.timeout, ConnectionResetError):
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
             return False
 
     def close(self):
