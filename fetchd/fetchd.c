@@ -37,7 +37,8 @@ struct options {
 enum {
 	OPT_SYSLOG = 256, OPT_NOSYSLOG, OPT_IDFILE, OPT_SSL, OPT_SSLCERTCK,
 	OPT_NOSSLCERTCK, OPT_SSLCERTFILE, OPT_SSLPROTO, OPT_CONFIGDUMP,
-	OPT_PIDFILE, OPT_IDLE, OPT_AUTH, OPT_POSTMASTER, OPT_NOBOUNCE
+	OPT_PIDFILE, OPT_IDLE, OPT_AUTH, OPT_POSTMASTER, OPT_NOBOUNCE,
+	OPT_SSLCERTPATH, OPT_NOREWRITE, OPT_NOSOFTBOUNCE
 };
 
 static const struct option longopts[] = {
@@ -78,6 +79,13 @@ static const struct option longopts[] = {
 	{ "auth",	required_argument,	NULL, OPT_AUTH },
 	{ "postmaster",	required_argument,	NULL, OPT_POSTMASTER },
 	{ "nobounce",	no_argument,		NULL, OPT_NOBOUNCE },
+	{ "envelope",	required_argument,	NULL, 'E' },
+	{ "qvirtual",	required_argument,	NULL, 'Q' },
+	{ "uidl",	no_argument,		NULL, 'U' },
+	{ "sslcertpath", required_argument,	NULL, OPT_SSLCERTPATH },
+	/* what fetchd always does: accepted so fetchmail scripts keep working */
+	{ "norewrite",	no_argument,		NULL, 'n' },
+	{ "nosoftbounce", no_argument,		NULL, OPT_NOSOFTBOUNCE },
 	{ "version",	no_argument,		NULL, 'V' },
 	{ "help",	no_argument,		NULL, 'h' },
 	{ NULL,		0,			NULL, 0 }
@@ -91,6 +99,7 @@ usage(FILE *fp)
 "              [-u USER] [-S HOST[/PORT]] [-P PORT] [-t SECS] [-l BYTES]\n"
 "              [-B N] [-r FOLDER] [-m MDA] [--syslog] [--idfile FILE]\n"
 "              [--ssl] [--sslcertck] [--configdump] [--pidfile FILE]\n"
+"              [-E HEADER] [-Q PREFIX] [-U]\n"
 "              [server ...]\n");
 }
 
@@ -207,7 +216,7 @@ parse_args(struct options *o, int argc, char **argv)
 	int	 ch;
 
 	while ((ch = getopt_long(argc, argv, "vkKFad:qNcf:L:i:p:u:S:P:t:l:"
-	    "B:r:m:Vh?", longopts, NULL)) != -1) {
+	    "B:r:m:E:Q:UnVh?", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'v':
 			o->verbose++;
@@ -322,6 +331,28 @@ parse_args(struct options *o, int argc, char **argv)
 			break;
 		case OPT_IDLE:
 			cmd_user(o)->idle = RC_YES;
+			break;
+		case 'E':
+			if (*optarg == '\0' || strlen(optarg) > 128 ||
+			    strpbrk(optarg, " \t:") != NULL) {
+				fprintf(stderr, "fetchd: invalid --envelope "
+				    "'%s' (a header name)\n", optarg);
+				return -1;
+			}
+			o->cmd.envelope_on = RC_YES;
+			rc_setstr(&o->cmd.envelope, optarg);
+			break;
+		case 'Q':
+			rc_setstr(&o->cmd.qvirtual, optarg);
+			break;
+		case 'U':
+			o->cmd.uidl = RC_YES;
+			break;
+		case OPT_SSLCERTPATH:
+			rc_setstr(&cmd_user(o)->sslcertpath, optarg);
+			break;
+		case 'n':
+		case OPT_NOSOFTBOUNCE:
 			break;
 		case OPT_CONFIGDUMP:
 			o->configdump = 1;
@@ -451,6 +482,18 @@ active_polls(const struct rc_config *cfg)
 	return n;
 }
 
+/* Everything parse_args() allocated, on every way out of main(). */
+static void
+options_free(struct options *o)
+{
+	rc_poll_free(&o->cmd);
+	free(o->run.logfile);
+	free(o->run.idfile);
+	free(o->run.pidfile);
+	free(o->run.postmaster);
+	memset(&o->run, 0, sizeof(o->run));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -465,14 +508,18 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.run.daemon = -1;
 	log_init("fetchd", LOG_TO_STDERR, 0);
-	if ((first = parse_args(&o, argc, argv)) == -1)
+	if ((first = parse_args(&o, argc, argv)) == -1) {
+		options_free(&o);
 		return PS_SYNTAX;
+	}
 	if (o.version)
 		printf("This is fetchd release %s (a fetchmail work-alike).\n",
 		    FETCHD_VERSION);
 	log_set_verbose(o.verbose);
-	if (invoking_user(user, sizeof(user), home, sizeof(home)) == -1)
+	if (invoking_user(user, sizeof(user), home, sizeof(home)) == -1) {
+		options_free(&o);
 		return PS_UNDEFINED;
+	}
 
 	if (o.rcfile == NULL) {
 		if ((s = getenv("FETCHMAILHOME")) != NULL && *s != '\0')
@@ -483,6 +530,7 @@ main(int argc, char **argv)
 			    home);
 		if (rv < 0 || (size_t)rv >= sizeof(rcpath)) {
 			fprintf(stderr, "fetchd: rc file name too long\n");
+			options_free(&o);
 			return PS_SYNTAX;
 		}
 		o.rcfile = rcpath;
@@ -493,12 +541,14 @@ main(int argc, char **argv)
 	    PS_SUCCESS) {
 		fprintf(stderr, "fetchd: %s\n", err);
 		rc_free(&cfg);
+		options_free(&o);
 		return rv;
 	}
 	if ((rv = rc_select(&cfg, argv + first, argc - first, err,
 	    sizeof(err))) != PS_SUCCESS) {
 		fprintf(stderr, "fetchd: %s\n", err);
 		rc_free(&cfg);
+		options_free(&o);
 		return rv;
 	}
 	env.user = user;
@@ -508,6 +558,7 @@ main(int argc, char **argv)
 	    sizeof(err))) != PS_SUCCESS) {
 		fprintf(stderr, "fetchd: %s\n", err);
 		rc_free(&cfg);
+		options_free(&o);
 		return rv;
 	}
 	/* check and daemon options are not compatible (fetchmail) */
@@ -534,10 +585,6 @@ main(int argc, char **argv)
 		rv = fetchd_run(&cfg, &ro);
 	}
 	rc_free(&cfg);
-	rc_poll_free(&o.cmd);
-	free(o.run.logfile);
-	free(o.run.idfile);
-	free(o.run.pidfile);
-	free(o.run.postmaster);
+	options_free(&o);
 	return rv;
 }

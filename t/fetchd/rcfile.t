@@ -41,7 +41,11 @@ def fetchd(*args, env=None):
     e = dict(ENV)
     if env:
         e.update(env)
-    return mhtest.run([FETCHD] + list(args), env=e, timeout=20)
+    args = list(args)
+    # never the shared /run/fetchd.pid: a real daemon must not be signalled
+    if "--pidfile" not in args:
+        args += ["--pidfile", os.path.join(tmp, "nodaemon.pid")]
+    return mhtest.run([FETCHD] + args, env=e, timeout=20)
 
 
 seed = rcfile("seed.rc", SEED)
@@ -125,6 +129,11 @@ t.like(r.out, "set syslog", "--syslog")
 t.like(r.out, 'set logfile "/tmp/fetchd.log"', "-L")
 t.like(r.out, 'set idfile "/tmp/ids"', "--idfile")
 t.like(r.out, 'set pidfile "/tmp/fetchd.pid"', "--pidfile")
+r = fetchd("-f", seed, "--configdump", "-E", "X-Original-To", "-Q", "ns-",
+           "-U", "--norewrite")
+t.eq(r.out.count('envelope "X-Original-To"'), 2, "-E sets the envelope header")
+t.eq(r.out.count('qvirtual "ns-"'), 2, "-Q sets the qvirtual prefix")
+t.eq(r.out.count("\tuidl\n"), 2, "-U sets uidl")
 r = fetchd("-f", seed, "--configdump", "-c", "-d", "60")
 t.like(r.out, "set daemon 0", "-c turns daemon mode off")
 
@@ -160,7 +169,8 @@ t.eq(r.returncode, 0, "samples/fetchmailrc parses")
 entries = sum(1 for l in sample.split("\n") if l.split()[:1] in (["poll"], ["skip"]))
 t.ok(entries > 0 and r.out.count("\npoll ") + r.out.count("\nskip ") == entries,
      "every sample entry dumped")
-r = mhtest.run([FETCHD, "-f", "-", "--configdump"], input=SEED,
+r = mhtest.run([FETCHD, "-f", "-", "--configdump", "--pidfile",
+                os.path.join(tmp, "nodaemon.pid")], input=SEED,
                env=ENV, timeout=20)
 t.eq(r.returncode, 0, "-f - reads the rc file from stdin")
 t.like(r.out, 'poll "mail.example.net"', "stdin rc file dumped")
@@ -176,9 +186,11 @@ fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.lockf(fd, fcntl.LOCK_EX)
 os.write(fd, b"%d\\n" % os.getpid())
 print("locked", flush=True)
-time.sleep(30)
+for i in range(300):
+    time.sleep(0.1)
 """, pidfile], stdout=subprocess.PIPE)
 holder.p.stdout.readline()
+
 r = fetchd("-f", seed, "--quit", "--pidfile", pidfile)
 t.eq(r.returncode, 0, "--quit stops the running daemon")
 try:
