@@ -746,19 +746,30 @@ runner_start(const char *confpath, const struct mtad_config *cf,
     size_t errlen)
 {
 	struct runner	*r;
-	sigset_t	 set;
+	sigset_t	 set, old;
 	pid_t		 parent = getpid(), pid;
 	char		 lerr[1024];
 	int		 ctlfd, i;
 
 	if ((ctlfd = control_listen(cf->spool, err, errlen)) == -1)
 		return -1;
+	/* Blocked across the fork: mtad notifies (SIGUSR1) the new runner
+	 * at once, before the child has set up its signalfd. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &old);
 	if ((pid = fork()) == -1) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(ctlfd);
 		return -1;
 	}
 	if (pid > 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(ctlfd);
 		return pid;
 	}
