@@ -152,7 +152,7 @@ fuzz:
 
 run: deps all
 	@if [ ! -x mtad/mtad ]; then echo "make run: mtad is not built yet (no mtad/mtad.c)"; exit 1; fi
-	@sh t/lib/run.sh
+	@sh t/lib/demo.sh
 
 # --- install ----------------------------------------------------------------
 
