@@ -88,9 +88,16 @@ local_spawn_reap(struct mtad *d)
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (pid == d->runner) {
-			log_warnx("runner process %d exited (status %d); "
-			    "restarting it", (int)pid, st);
 			d->runner = 0;
+			if (d->terminating)
+				continue;
+			if (WIFSIGNALED(st))
+				log_warnx("runner process %d killed by signal %d;"
+				    " restarting it", (int)pid, WTERMSIG(st));
+			else
+				log_warnx("runner process %d exited with status "
+				    "%d; restarting it", (int)pid,
+				    WEXITSTATUS(st));
 			continue;
 		}
 		for (slot = 0; slot < MTAD_DELIVER_CHILDREN; slot++)
