@@ -40,7 +40,9 @@ struct stream	*stream_fds(int rfd, int wfd, int timeout_ms, char *err,
  * injected it before the handshake) and counted in *discarded if not NULL.
  * The handshake, certificate and host-name checks (tls_client_ssl) must
  * finish within the timeout.  0, or -1 with err set; on -1 the stream is
- * unusable.
+ * unusable.  With libetpan, call it once mailpop3_stls()/mailimap_starttls()
+ * succeed; those already fail (MAILPOP3_ERROR_SSL/MAILIMAP_ERROR_SSL) when
+ * bytes follow the server's reply in the buffer (CVE-2020-15953): abort then.
  */
 int		 stream_starttls(struct stream *st, SSL_CTX *ctx,
 		    const char *host, size_t *discarded, char *err,
