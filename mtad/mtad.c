@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "mtad.h"
+#include "relay.h"
 #include "runner.h"
 
 #define PICKUP_INTERVAL	30	/* seconds; a lost poke costs at most this */
@@ -340,7 +341,10 @@ main(int argc, char *argv[])
 		usage();
 
 	log_init("mtad", LOG_TO_STDERR, d->verbose);
-	if (config_load(d->confpath, &d->cf, err, sizeof(err)) == -1) {
+	/* The files the config names (auth, generics) are checked here too:
+	 * an auth file others can read must stop mtad before it runs. */
+	if (config_load(d->confpath, &d->cf, err, sizeof(err)) == -1 ||
+	    relay_check_config(&d->cf, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		config_free(&d->cf);
 		free(d);
