@@ -626,6 +626,9 @@ settle(struct queue *q, struct qmsg *m, size_t idx, const char *addr,
 	log_to(m, addr, start, stat);
 }
 
+static int	deliver_locked(const struct mtad_config *, struct queue *,
+		    const char *);
+
 struct target_list {
 	struct alias_target	*v;
 	size_t			 n;
@@ -755,9 +758,64 @@ out:
 	return st;
 }
 
+/*
+ * One delivery process per message at a time: a second one (a rescan while
+ * a child still works on it) backs off instead of delivering twice.  An
+ * open file description lock on the .msg, since the queue's own flock on
+ * it is taken and dropped by every queue_set_rcpt of this very process.
+ * The fd (returned) holds it until closed; -1 with errno EAGAIN when busy.
+ */
+static int
+lock_message(struct queue *q, const char *id)
+{
+	struct flock	fl;
+	char		name[QID_SIZE + 8];
+	int		fd;
+
+	if (!queue_valid_id(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s.msg", id);
+	if ((fd = openat(q->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW))
+	    == -1)
+		return -1;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == -1) {
+		int save = errno == EACCES ? EAGAIN : errno;
+
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	return fd;
+}
+
 int
 local_deliver_message(const struct mtad_config *cf, struct queue *q,
     const char *id)
+{
+	int	lockfd, ret;
+
+	if ((lockfd = lock_message(q, id)) == -1) {
+		if (errno == ENOENT)
+			return 0;	/* done meanwhile */
+		if (errno == EAGAIN) {
+			log_debug("%s: being delivered by another process", id);
+			return 0;
+		}
+		log_warn("%s: cannot lock message", id);
+		return -1;
+	}
+	ret = deliver_locked(cf, q, id);
+	close(lockfd);
+	return ret;
+}
+
+static int
+deliver_locked(const struct mtad_config *cf, struct queue *q, const char *id)
 {
 	struct alias_table	*t;
 	struct qmsg		 m;

@@ -952,6 +952,45 @@ loop_found_late_delivers_nothing(void **state)
 	assert_null(strstr(seen, "body text"));
 }
 
+static void
+one_delivery_process_per_message(void **state)
+{
+	struct qfix	*f = *state;
+	struct qmsg	 m;
+	struct flock	 fl;
+	char		 id[QID_SIZE], cmd[256], r[128], path[300];
+	const char	*rcpts[1];
+	int		 fd;
+
+	snprintf(cmd, sizeof(cmd), "cat >> %s/seen", f->dir);
+	f->cf.mailbox = MAILBOX_MDA;
+	f->cf.mailbox_arg = cmd;
+	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
+	rcpts[0] = r;
+	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
+
+	/* Another delivery process holds the message. */
+	snprintf(path, sizeof(path), "%s/queue/%s.msg", f->spool, id);
+	fd = open(path, O_RDWR);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(queue_load(&f->q, id, &m), 0);
+	assert_int_equal(m.rcpts[0].state, QR_PENDING);
+	assert_int_equal(m.rcpts[0].tries, 0);
+	qmsg_free(&m);
+	snprintf(path, sizeof(path), "%s/seen", f->dir);
+	assert_int_equal(access(path, F_OK), -1);
+
+	close(fd);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(queue_load(&f->q, id, &m), -1);
+	assert_string_equal(slurp(path, NULL), orig_msg);
+	/* Gone: a late second call is a no-op. */
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+}
+
 int
 main(void)
 {
@@ -986,6 +1025,8 @@ main(void)
 		    qteardown),
 		cmocka_unit_test_setup_teardown(
 		    loop_found_late_delivers_nothing, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    one_delivery_process_per_message, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
