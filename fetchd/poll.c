@@ -518,6 +518,7 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 		log_warnx("%s", s->fc.err);
 		goto out;
 	}
+cycle:
 	if ((rv = f->list(&s->fc, &ml)) != PS_SUCCESS) {
 		log_warnx("%s", s->fc.err);
 		goto out;
@@ -566,6 +567,29 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 			rv = crv;
 			break;
 		}
+	}
+	/*
+	 * IMAP IDLE in daemon mode: wait in the same session for up to the
+	 * poll interval, and go round again when mail arrives.  Deletions of
+	 * earlier rounds are expunged at the commit; the journal covers them
+	 * until then.
+	 */
+	if (rv == PS_SUCCESS && run->daemon && u->idle == RC_YES &&
+	    f->idle != NULL && !*run->stop) {
+		log_info("IDLE: waiting for new mail for %s at %s",
+		    u->remotename, s->host);
+		crv = f->idle(&s->fc, (int)run->cfg->run.daemon);
+		if (crv == 1 && !*run->stop) {
+			for (i = 0; i < ml.n; i++)
+				ml.v[i].arg = NULL;
+			fetch_list_free(&ml);
+			free(newv);
+			free(delv);
+			newv = delv = NULL;
+			goto cycle;
+		}
+		if (crv == -1)
+			log_warnx("%s", s->fc.err);
 	}
 	if (rv == PS_SUCCESS || rv == PS_MAXFETCH || rv == PS_SMTP ||
 	    rv == PS_IOERR) {

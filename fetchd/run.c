@@ -255,10 +255,7 @@ unsupported(const struct rc_config *cfg)
 				    "implemented by fetchd yet", p->name);
 				return -1;
 			}
-			if (p->users[j].idle == RC_YES && cfg->run.daemon > 0)
-				log_warnx("%s: 'idle' is not used by fetchd's "
-				    "poll loop yet: polling every %ld s "
-				    "instead", p->name, cfg->run.daemon);
+
 		}
 	}
 	return 0;

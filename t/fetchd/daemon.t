@@ -109,6 +109,30 @@ want = sorted("test %d" % (100 + i) for i in range(N))
 t.eq(sorted(subj), want, "after --quit: every message exactly once")
 t.eq(dc.count("kim"), 0, "after --quit: the mailbox is empty")
 
+# IMAP IDLE in daemon mode: new mail is delivered at once, not at the next
+# poll 300 s later; --quit ends the IDLE.
+irc = env.rc(F.poll_line(dc, dc.imap, "IMAP") +
+             '  user "eddy" there with password "pw" is eddy here idle\n'
+             '  sslcertfile %s smtphost 127.0.0.1/%d\n' % (ca.ca_file,
+                                                          sh.port))
+ilog = os.path.join(tmp, "idle.log")
+n0 = len(sh.messages())
+d = env.start(irc, "-d", "300", "-N", "-v", "-L", ilog,
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+t.ok(mhtest.wait_for(lambda: "IDLE" in open(ilog).read()
+                     if os.path.exists(ilog) else False, 15),
+     "idle: the daemon waits in IDLE")
+dc.deliver("eddy", F.message(500))
+t.ok(sh.wait_messages(n0 + 1, 15), "idle: new mail delivered at once")
+t.eq(F.subjects(sh)[-1], "test 500", "idle: the new message")
+r = env.run(irc, "--quit")
+try:
+    d.wait(20)
+except subprocess.TimeoutExpired:
+    pass
+t.eq(d.poll(), 0, "idle: --quit ends the IDLE and the daemon")
+t.eq(dc.count("eddy"), 0, "idle: the message was expunged at the end")
+
 # Detached (no -N): the command returns, the daemon lives on.
 r = env.run(rc, "-d", "300", "-L", log)
 t.eq(r.returncode, 0, "detaching daemon: the command exits 0")
