@@ -23,6 +23,7 @@
 #include "mtad.h"
 #include "relay.h"
 #include "runner.h"
+#include "submit.h"
 
 #define PICKUP_INTERVAL	30	/* seconds; a lost poke costs at most this */
 
@@ -138,7 +139,7 @@ pickup_socket(struct mtad *d, char *err, size_t errlen)
 	int			fd;
 
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
-	    d->cf.spool, MTAD_PICKUP_SOCK) >= sizeof(sun.sun_path)) {
+	    d->cf.spool, SUBMIT_PICKUP_SOCK) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "%s: spool path too long", d->cf.spool);
 		return -1;
 	}

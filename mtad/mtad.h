@@ -15,7 +15,6 @@
 #include "config.h"
 #include "queue.h"
 
-#define MTAD_PICKUP_SOCK	"mtad.sock"	/* in the spool: poke = pick up */
 #define MTAD_DELIVER_CHILDREN	4		/* concurrent local deliveries */
 
 struct mtad;
