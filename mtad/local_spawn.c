@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deliver.h"
@@ -138,6 +139,42 @@ want_local(const char *id, void *arg)
 	if (pending)
 		local_spawn_add(d, id);
 	return 0;
+}
+
+/* A message with a local recipient whose retry time has come. */
+static int
+due_local(const char *id, void *arg)
+{
+	struct mtad	*d = arg;
+	struct qmsg	 m;
+	time_t		 now = time(NULL);
+	size_t		 i;
+	int		 due = 0;
+
+	if (queue_load(&d->q, id, &m) == -1)
+		return 0;
+	for (i = 0; i < m.nrcpts; i++)
+		if (m.rcpts[i].local && m.rcpts[i].state == QR_PENDING &&
+		    m.rcpts[i].next_try <= now)
+			due = 1;
+	qmsg_free(&m);
+	if (due)
+		local_spawn_add(d, id);
+	return 0;
+}
+
+/*
+ * Deferred local recipients come due again.  A message still waiting in
+ * the list or in a child's hands may be added twice: local delivery takes
+ * a lock per message and settles each recipient once, so the second run
+ * finds nothing to do.
+ */
+void
+local_spawn_retry(struct mtad *d)
+{
+	if (queue_scan(&d->q, due_local, d) == -1)
+		log_warn("queue scan");
+	local_spawn_run(d);
 }
 
 void

@@ -298,6 +298,7 @@ loop(struct mtad *d)
 			smtp_server_tick(d, now);
 			if (!shutting && now - d->last_pickup >= PICKUP_INTERVAL) {
 				local_spawn_pickup(d);
+				local_spawn_retry(d);
 				d->last_pickup = now;
 			}
 			local_spawn_run(d);

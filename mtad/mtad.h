@@ -97,6 +97,8 @@ void	local_spawn_reap(struct mtad *);
 void	local_spawn_scan(struct mtad *);
 /* Move the maildrop into the queue, local deliveries for what came. */
 void	local_spawn_pickup(struct mtad *);
+/* Queue messages whose deferred local recipients are due (every tick). */
+void	local_spawn_retry(struct mtad *);
 
 /* mtad.c: (re)start the runner; tell it about new remote mail. */
 void	mtad_runner_start(struct mtad *);
