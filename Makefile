@@ -6,7 +6,9 @@
 #   make run        start a demo hub under ./run/
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured
 #   make bench      benchmarks under t/bench/ (print figures, never pass/fail)
-#   make fuzz       libFuzzer harnesses under t/fuzz/ (clang)
+#   make fuzz       build the libFuzzer harnesses under t/fuzz/ (clang)
+#   make fuzz-smoke run each harness FUZZ_SECONDS (60); fails on a crash,
+#                   leak or timeout
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -59,7 +61,7 @@ PROGS := $(if $(wildcard mtad/mtad.c),$(B)/mtad/mtad) \
 UNITS := $(patsubst t/unit/test_%.c,$(O)/t/unit/%.t,$(UNIT_SRC))
 PROG_LIBS := $(LIBMTAD) $(LIBFETCHD) $(LIBMAILHUB)
 
-.PHONY: all progs units deps check run install install-compat clean bench fuzz
+.PHONY: all progs units deps check run install install-compat clean bench fuzz fuzz-smoke
 all: progs
 progs: $(PROGS)
 units: $(UNITS)
@@ -96,6 +98,15 @@ units: $(TEST_PROGS)
 $(B)/t/common/%: $(O)/t/common/%.o $(PROG_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
+
+# Every fuzz harness again, with a plain main() (t/fuzz/driver.c) instead of
+# libFuzzer: t/fuzz/regress.t replays each corpus through them.  Like the
+# libFuzzer build they link only common/; harnesses include what else they need.
+FUZZ_REGRESS := $(patsubst t/fuzz/fuzz_%.c,$(B)/t/fuzz/fuzz_%,$(wildcard t/fuzz/fuzz_*.c))
+units: $(FUZZ_REGRESS)
+$(B)/t/fuzz/fuzz_%: $(O)/t/fuzz/fuzz_%.o $(O)/t/fuzz/driver.o $(LIBMAILHUB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(O)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS)
 	@mkdir -p $(@D)
@@ -145,8 +156,11 @@ check: deps
 bench: all
 	@for b in t/bench/*; do [ -x "$$b" ] && { echo "== $$b"; MAILHUB_BIN=$(CURDIR) MAILHUB_SRC=$(CURDIR) "$$b" || exit 1; }; done; true
 
+FUZZ_SECONDS ?= 60
 fuzz:
-	$(MAKE) -C t/fuzz
+	$(MAKE) -C t/fuzz build
+fuzz-smoke:
+	$(MAKE) -C t/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) all
 
 # --- demo -------------------------------------------------------------------
 
