@@ -122,7 +122,7 @@ $(O)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS
 BUILD_DEBS := gcc make pkg-config libssl-dev libetpan-dev libcurl4-gnutls-dev \
 	      libjansson-dev libcmocka-dev zlib1g-dev
 TEST_DEBS  := dovecot-core dovecot-pop3d dovecot-imapd python3-aiosmtpd swaks \
-	      openssl strace
+	      openssl strace man-db groff-base
 deps:
 	@missing=$$(for p in $(BUILD_DEBS) $(TEST_DEBS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
@@ -198,10 +198,15 @@ install: all
 		$(SUBST) $$f > $(D)$(UNITDIR)/$${f#rc/}; done
 	for f in rc/rc.*; do $(SUBST) $$f > $(D)$(DOCDIR)/rc/$${f#rc/}; \
 		chmod 755 $(D)$(DOCDIR)/rc/$${f#rc/}; done
-	install -m 755 ppp/ip-up.d/mailhub $(D)$(SYSCONFDIR)/ppp/ip-up.d/mailhub
-	install -m 755 ppp/ip-down.d/mailhub $(D)$(SYSCONFDIR)/ppp/ip-down.d/mailhub
-	install -m 755 ppp/nm-dispatcher/90-mailhub \
-	    $(D)$(SYSCONFDIR)/NetworkManager/dispatcher.d/90-mailhub
+	# pppd's PATH has no /usr/local/bin: the hooks get full paths
+	for h in ip-up ip-down; do $(SUBST) -e 's|^MTACTL=mtactl$$|MTACTL=$(SBINDIR)/mtactl|' \
+	    -e 's|^FETCHD=fetchd$$|FETCHD=$(BINDIR)/fetchd|' \
+	    -e 's|^MTAD_CONF=/etc/|MTAD_CONF=$(SYSCONFDIR)/|' ppp/$$h.d/mailhub \
+	    > $(D)$(SYSCONFDIR)/ppp/$$h.d/mailhub; \
+	    chmod 755 $(D)$(SYSCONFDIR)/ppp/$$h.d/mailhub; done
+	sed -e 's|/etc/ppp/|$(SYSCONFDIR)/ppp/|g' ppp/nm-dispatcher/90-mailhub \
+	    > $(D)$(SYSCONFDIR)/NetworkManager/dispatcher.d/90-mailhub
+	chmod 755 $(D)$(SYSCONFDIR)/NetworkManager/dispatcher.d/90-mailhub
 	@if [ -z "$(DESTDIR)" ]; then \
 		id mtad >/dev/null 2>&1 || useradd --system --user-group \
 		    --home-dir /var/spool/mtad --shell /usr/sbin/nologin mtad; \

@@ -86,11 +86,20 @@ def tmpdir(prefix="mailhub-"):
     return d
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (bind to 0, read, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago (bind to 0, read, close), never one
+    this process was given before (the kernel may hand the same one out
+    twice in a row, e.g. two listeners of one Dovecot)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0, proc=None):
