@@ -285,18 +285,26 @@ run_child(const struct mtad_config *cf, const struct runas *ra,
 	r->text[sizeof(r->text) - 1] = '\0';
 }
 
-static void
-add_failure(struct rcpt_run *rr, const char *final, const char *reason)
+static int
+push_failure(struct failure **v, size_t *n, const char *orig,
+    const char *final, const char *reason)
 {
 	struct failure *nf;
 
-	if ((nf = reallocarray(rr->fail, rr->nfail + 1, sizeof(*nf))) == NULL)
-		return;
-	rr->fail = nf;
-	nf[rr->nfail].orig = strdup(rr->rcpt);
-	nf[rr->nfail].final = final ? strdup(final) : NULL;
-	nf[rr->nfail].reason = strdup(reason);
-	rr->nfail++;
+	if ((nf = reallocarray(*v, *n + 1, sizeof(*nf))) == NULL)
+		return -1;
+	*v = nf;
+	nf[*n].orig = strdup(orig);
+	nf[*n].final = final ? strdup(final) : NULL;
+	nf[*n].reason = strdup(reason);
+	(*n)++;
+	return 0;
+}
+
+static void
+add_failure(struct rcpt_run *rr, const char *final, const char *reason)
+{
+	(void)push_failure(&rr->fail, &rr->nfail, rr->rcpt, final, reason);
 }
 
 static int
@@ -869,16 +877,9 @@ deliver_locked(const struct mtad_config *cf, struct queue *q, const char *id)
 			snprintf(reason, sizeof(reason), "%s (queue lifetime "
 			    "exceeded)", text);
 			snprintf(text, sizeof(text), "%.500s", reason);
-			struct failure *nf = reallocarray(fails, nfails + 1,
-			    sizeof(*nf));
-			if (nf != NULL) {
-				fails = nf;
-				fails[nfails].orig = strdup(addr);
-				fails[nfails].final = NULL;
-				fails[nfails].reason = strdup(text);
-				nfails++;
+			if (push_failure(&fails, &nfails, addr, NULL, text)
+			    == 0)
 				st = QR_BOUNCED;
-			}
 		}
 		if (st == QR_BOUNCED || (st == QR_SENT && nfails > before)) {
 			/* Settled once the DSN is safely queued. */

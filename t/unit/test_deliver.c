@@ -991,6 +991,32 @@ one_delivery_process_per_message(void **state)
 	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
 }
 
+static void
+deferred_past_queue_lifetime_bounces(void **state)
+{
+	struct qfix	*f = *state;
+	struct qmsg	 m;
+	char		 id[QID_SIZE], r[128];
+	const char	*rcpts[1];
+	int		 n = 0;
+
+	f->cf.mailbox = MAILBOX_MDA;
+	f->cf.mailbox_arg = "exit 75";
+	f->cf.queue_lifetime = 1;
+	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
+	rcpts[0] = r;
+	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
+	sleep(1);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	/* Settled as bounced; the DSN waits for the smart host. */
+	assert_int_equal(queue_load(&f->q, id, &m), -1);
+	queue_scan(&f->q, count_cb, &n);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(slurp(f->log, NULL), "stat=Bounced (451 4.3.0 "
+	    "command exited 75 (temporary failure) (queue lifetime "
+	    "exceeded))"));
+}
+
 int
 main(void)
 {
@@ -1027,6 +1053,8 @@ main(void)
 		    loop_found_late_delivers_nothing, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(
 		    one_delivery_process_per_message, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    deferred_past_queue_lifetime_bounces, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
