@@ -147,6 +147,22 @@ batch_next(void *arg)
 	return NULL;
 }
 
+/* Deferred, but some recipients have it: tell the caller which. */
+static void
+deferred(struct inject *in, struct inject_msg *m)
+{
+	size_t	 i;
+
+	m->result = INJ_DEFERRED;
+	if (in->partial == NULL || m->srcpts == NULL)
+		return;
+	for (i = 0; i < m->nrcpts; i++)
+		if (m->srcpts[i].reply.code / 100 == 2) {
+			in->partial(in->done_arg, m);
+			return;
+		}
+}
+
 static void
 batch_done(void *arg, struct smtp_msg *sm)
 {
@@ -174,7 +190,7 @@ batch_done(void *arg, struct smtp_msg *sm)
 		if (in->done != NULL)
 			in->done(in->done_arg, m);
 	} else if (nother > 0)
-		m->result = INJ_DEFERRED;
+		deferred(in, m);
 	/* else: some 5xx and no 4xx, still PENDING: a bounce decides */
 }
 
@@ -280,7 +296,7 @@ inject_send(struct inject *in, struct inject_msg **v, size_t n)
 				in->done(in->done_arg, v[i]);
 			continue;
 		}
-		v[i]->result = INJ_DEFERRED;
+		deferred(in, v[i]);
 		if (v[i]->why[0] == '\0')
 			snprintf(v[i]->why, sizeof(v[i]->why), "%.250s", in->err);
 	}

@@ -13,7 +13,10 @@
  *   any 4xx, no reply, connection lost       INJ_DEFERRED
  * INJ_DELIVERED and INJ_BOUNCED are settled: the message may leave the
  * server.  The done callback runs as each message settles, before the next
- * reply is read, so the caller can journal it at once.
+ * reply is read, so the caller can journal it at once.  The partial
+ * callback runs for a message deferred after the SMTP server accepted it
+ * for some recipients (those whose srcpts[i].reply.code is 2xx), so the
+ * caller can leave them out of the retry.
  */
 #ifndef FETCHD_INJECT_H
 #define FETCHD_INJECT_H
@@ -61,6 +64,7 @@ struct inject {
 	char			 smtphost[300];	/* the one we reached */
 	char			 err[512];
 	void			(*done)(void *arg, struct inject_msg *m);
+	void			(*partial)(void *arg, struct inject_msg *m);
 	void			*done_arg;
 	/* batch iteration */
 	struct inject_msg	**v;

@@ -24,6 +24,7 @@ struct item {
 	int			 fd;
 	int			 complete;
 	int			 journaled;
+	size_t			 skipped;	/* recipients who have it */
 	char			*hdr;
 	size_t			 hdrlen;
 	struct inject_msg	 im;
@@ -160,13 +161,23 @@ fail:
 }
 
 static int
-add_rcpt(struct inject_msg *im, const struct rc_user *u, const char *name)
+add_rcpt(struct session *s, struct item *it, const char *name)
 {
-	char	**v, *a;
-	size_t	  i;
+	struct inject_msg	*im = &it->im;
+	char			**v, *a;
+	size_t			  i;
 
-	if ((a = inject_rcpt_addr(u, name)) == NULL)
+	if ((a = inject_rcpt_addr(s->u, name)) == NULL)
 		return -1;
+	/* An earlier poll delivered it to this one, deferred by others. */
+	if (it->fm->uid[0] != '\0' && uidstore_rcpt_done(s->run->us,
+	    s->acct, it->fm->uid, a)) {
+		log_info("message %s:%zu: already delivered to <%s>", s->acct,
+		    it->index, a);
+		it->skipped++;
+		free(a);
+		return 0;
+	}
 	for (i = 0; i < im->nrcpts; i++)
 		if (strcasecmp(im->rcpts[i], a) == 0) {
 			free(a);
@@ -202,8 +213,8 @@ prepare(struct session *s, struct item *it)
 	    sizeof(it->im.sender));
 	if (!rc_user_multidrop(u)) {
 		if (u->smtpname != NULL)
-			return add_rcpt(&it->im, u, u->smtpname);
-		return add_rcpt(&it->im, u, u->names[0].local != NULL ?
+			return add_rcpt(s, it, u->smtpname);
+		return add_rcpt(s, it, u->names[0].local != NULL ?
 		    u->names[0].local : u->names[0].remote);
 	}
 	memset(&r, 0, sizeof(r));
@@ -211,7 +222,7 @@ prepare(struct session *s, struct item *it)
 	    s->run->cfg->run.postmaster, &r) == -1)
 		return -1;
 	for (i = 0; i < r.n && rv == 0; i++)
-		rv = add_rcpt(&it->im, u, r.v[i]);
+		rv = add_rcpt(s, it, r.v[i]);
 	if (r.postmaster)
 		log_info("message %s:%zu: no local recipient found, "
 		    "delivering to postmaster %s", s->acct, it->index, r.v[0]);
@@ -238,6 +249,29 @@ settled(void *arg, struct inject_msg *im)
 		return;
 	}
 	it->journaled = 1;
+}
+
+/* Deferred after some recipients accepted it: journal those now. */
+static void
+partial(void *arg, struct inject_msg *im)
+{
+	struct session	*s = arg;
+	struct item	*it = im->arg;
+	size_t		 i;
+
+	if (it->fm->uid[0] == '\0' || s->journal_err)
+		return;
+	for (i = 0; i < im->nrcpts; i++) {
+		if (im->srcpts[i].reply.code / 100 != 2)
+			continue;
+		if (uidstore_journal_rcpt(s->run->us, s->acct, it->fm->uid,
+		    im->rcpts[i]) == -1) {
+			log_warn("%s: cannot write the journal; no message "
+			    "will be deleted in this poll", s->run->us->jpath);
+			s->journal_err = 1;
+			return;
+		}
+	}
 }
 
 static void
@@ -301,6 +335,12 @@ do_batch(struct session *s, struct fetch_msg **v, size_t n,
 			items[i].complete = 0;
 			continue;
 		}
+		if (items[i].im.nrcpts == 0 && items[i].skipped > 0) {
+			/* Every recipient has it from an earlier poll. */
+			items[i].im.result = INJ_DELIVERED;
+			settled(s, &items[i].im);
+			continue;
+		}
 		iv[ni++] = &items[i].im;
 	}
 	rv = ni > 0 ? inject_send(&s->in, iv, ni) : PS_SUCCESS;
@@ -320,8 +360,9 @@ do_batch(struct session *s, struct fetch_msg **v, size_t n,
 		}
 		dv[nd++] = items[i].fm;
 	}
-	/* Durable before any deletion goes out (one fsync per batch). */
-	if (nd > 0 && uidstore_sync(s->run->us) == -1) {
+	/* Durable before any deletion goes out (one fsync per batch); the
+	 * partial deliveries too (no-op when nothing was written). */
+	if (uidstore_sync(s->run->us) == -1) {
 		log_warn("%s: cannot sync the journal; nothing deleted",
 		    s->run->us->jpath);
 		s->journal_err = 1;
@@ -511,6 +552,7 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	    run->cfg->run.postmaster, run->cfg->run.bouncemail == RC_YES,
 	    srv.timeout_ms);
 	s->in.done = settled;
+	s->in.partial = partial;
 	s->in.done_arg = s;
 
 	rv = f->open(&s->fc, &srv);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "atomic.h"
@@ -15,6 +16,8 @@
 struct uid_entry {
 	struct uid_entry	*next;
 	int			 bits;
+	char			**rcpts;	/* UID_RCPTS: accepted ones */
+	size_t			 nrcpts;
 	char			*uid;		/* points into acct's block */
 	char			 acct[];	/* acct NUL uid NUL */
 };
@@ -102,6 +105,8 @@ uidstore_set(struct uidstore *us, const char *acct, const char *uid,
 	e->uid = e->acct + la + 1;
 	memcpy(e->uid, uid, lu + 1);
 	e->bits = bits;
+	e->rcpts = NULL;
+	e->nrcpts = 0;
 	ep = find(us, acct, uid);
 	e->next = NULL;
 	*ep = e;
@@ -112,20 +117,82 @@ uidstore_set(struct uidstore *us, const char *acct, const char *uid,
 }
 
 static void
+free_rcpts(struct uid_entry *e)
+{
+	size_t	 i;
+
+	for (i = 0; i < e->nrcpts; i++)
+		free(e->rcpts[i]);
+	free(e->rcpts);
+	e->rcpts = NULL;
+	e->nrcpts = 0;
+}
+
+static void
 drop_bits(struct uidstore *us, struct uid_entry **ep, int bits)
 {
 	struct uid_entry	*e = *ep;
 
 	if (e->bits & bits & UID_SEEN)
 		us->dirty = 1;
-	if (e->bits & bits & UID_JOURNAL)
+	if (e->bits & bits & (UID_JOURNAL | UID_RCPTS))
 		us->jdirty = 1;
+	/* Once settled whole, the partial record is done with too. */
+	if (bits & UID_JOURNAL)
+		bits |= UID_RCPTS;
 	e->bits &= ~bits;
+	if ((e->bits & UID_RCPTS) == 0)
+		free_rcpts(e);
 	if (e->bits == 0) {
 		*ep = e->next;
 		free(e);
 		us->n--;
 	}
+}
+
+static struct uid_entry *
+lookup(struct uidstore *us, const char *acct, const char *uid)
+{
+	struct uid_entry	**ep = find(us, acct, uid);
+
+	return ep != NULL ? *ep : NULL;
+}
+
+/* Remember rcpt as accepted for uid, in memory. */
+static int
+add_rcpt(struct uidstore *us, const char *acct, const char *uid,
+    const char *rcpt)
+{
+	struct uid_entry	*e;
+	char			**v;
+
+	if (uidstore_rcpt_done(us, acct, uid, rcpt))
+		return 0;
+	if (uidstore_set(us, acct, uid, UID_RCPTS) == -1 ||
+	    (e = lookup(us, acct, uid)) == NULL)
+		return -1;
+	if ((v = reallocarray(e->rcpts, e->nrcpts + 1, sizeof(*v))) == NULL)
+		return -1;
+	e->rcpts = v;
+	if ((v[e->nrcpts] = strdup(rcpt)) == NULL)
+		return -1;
+	e->nrcpts++;
+	return 0;
+}
+
+int
+uidstore_rcpt_done(struct uidstore *us, const char *acct, const char *uid,
+    const char *rcpt)
+{
+	struct uid_entry	*e = lookup(us, acct, uid);
+	size_t			 i;
+
+	if (e == NULL)
+		return 0;
+	for (i = 0; i < e->nrcpts; i++)
+		if (strcasecmp(e->rcpts[i], rcpt) == 0)
+			return 1;
+	return 0;
 }
 
 void
@@ -161,7 +228,8 @@ uidstore_prune(struct uidstore *us, const char *acct,
 			if (strcmp((*ep)->acct, acct) == 0 &&
 			    bsearch(&(*ep)->uid, sorted, n, sizeof(*sorted),
 			    cmp_str) == NULL) {
-				drop_bits(us, ep, UID_SEEN | UID_JOURNAL);
+				drop_bits(us, ep, UID_SEEN | UID_JOURNAL |
+				    UID_RCPTS);
 				continue;
 			}
 			ep = &(*ep)->next;
@@ -229,7 +297,7 @@ load(struct uidstore *us, const char *path, int bits, char *err,
     size_t errlen)
 {
 	FILE	*fp;
-	char	 line[UIDSTORE_LINE_MAX], *sp, *nl;
+	char	 line[UIDSTORE_LINE_MAX], *sp, *sp2, *nl;
 	int	 lineno = 0, bad = 0;
 
 	if ((fp = fopen(path, "re")) == NULL) {
@@ -251,17 +319,28 @@ load(struct uidstore *us, const char *path, int bits, char *err,
 		*nl = '\0';
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		if ((sp = strchr(line, ' ')) == NULL || strchr(sp + 1, ' ') ||
-		    sp[1] == '\0' || sp == line) {
+		if ((sp = strchr(line, ' ')) == NULL || sp[1] == '\0' ||
+		    sp == line) {
 			bad++;
 			continue;
 		}
 		*sp++ = '\0';
-		if (unescape(line) == -1 || unescape(sp) == -1) {
+		/* The journal's "ACCT UID RCPT": a partial delivery. */
+		if ((sp2 = strchr(sp, ' ')) != NULL) {
+			*sp2++ = '\0';
+			if (bits != UID_JOURNAL || *sp == '\0' ||
+			    *sp2 == '\0' || strchr(sp2, ' ') != NULL) {
+				bad++;
+				continue;
+			}
+		}
+		if (unescape(line) == -1 || unescape(sp) == -1 ||
+		    (sp2 != NULL && unescape(sp2) == -1)) {
 			bad++;
 			continue;
 		}
-		if (uidstore_set(us, line, sp, bits) == -1) {
+		if (sp2 != NULL ? add_rcpt(us, line, sp, sp2) == -1 :
+		    uidstore_set(us, line, sp, bits) == -1) {
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			fclose(fp);
 			return -1;
@@ -318,6 +397,7 @@ uidstore_close(struct uidstore *us)
 	for (i = 0; i < us->nbuckets; i++)
 		for (e = us->tab[i]; e != NULL; e = next) {
 			next = e->next;
+			free_rcpts(e);
 			free(e);
 		}
 	if (us->jfd != -1) {
@@ -332,15 +412,37 @@ uidstore_close(struct uidstore *us)
 }
 
 static size_t
-format_line(const char *acct, const char *uid, char *buf, size_t len)
+format_line(const char *acct, const char *uid, const char *rcpt, char *buf,
+    size_t len)
 {
 	size_t	 n;
 
-	n = escape(acct, buf, len / 2);
+	n = escape(acct, buf, len / 3);
 	buf[n++] = ' ';
-	n += escape(uid, buf + n, len - n - 1);
+	n += escape(uid, buf + n, rcpt != NULL ? (len - n) / 2 : len - n - 1);
+	if (rcpt != NULL) {
+		buf[n++] = ' ';
+		n += escape(rcpt, buf + n, len - n - 1);
+	}
 	buf[n++] = '\n';
 	return n;
+}
+
+static int
+journal_openfd(struct uidstore *us)
+{
+	int	 created;
+
+	if (us->jfd != -1)
+		return 0;
+	created = access(us->jpath, F_OK) == -1;
+	if ((us->jfd = open(us->jpath, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600)) == -1)
+		return -1;
+	/* A new journal's directory entry must be durable too. */
+	if (created && fsync_dir(us->jpath) == -1)
+		return -1;
+	return 0;
 }
 
 int
@@ -349,21 +451,13 @@ uidstore_journal(struct uidstore *us, const char *acct,
 {
 	char	 line[UIDSTORE_LINE_MAX];
 	size_t	 i, len;
-	int	 created = 0;
 
 	if (n == 0)
 		return 0;
-	if (us->jfd == -1) {
-		created = access(us->jpath, F_OK) == -1;
-		if ((us->jfd = open(us->jpath, O_WRONLY | O_APPEND | O_CREAT |
-		    O_CLOEXEC, 0600)) == -1)
-			return -1;
-		/* A new journal's directory entry must be durable too. */
-		if (created && fsync_dir(us->jpath) == -1)
-			return -1;
-	}
+	if (journal_openfd(us) == -1)
+		return -1;
 	for (i = 0; i < n; i++) {
-		len = format_line(acct, uids[i], line, sizeof(line));
+		len = format_line(acct, uids[i], NULL, line, sizeof(line));
 		if (write_all(us->jfd, line, len) == -1)
 			return -1;
 		us->junsynced = 1;
@@ -371,6 +465,24 @@ uidstore_journal(struct uidstore *us, const char *acct,
 			return -1;
 	}
 	return 0;
+}
+
+int
+uidstore_journal_rcpt(struct uidstore *us, const char *acct,
+    const char *uid, const char *rcpt)
+{
+	char	 line[UIDSTORE_LINE_MAX];
+	size_t	 len;
+
+	if (uidstore_rcpt_done(us, acct, uid, rcpt))
+		return 0;
+	if (journal_openfd(us) == -1)
+		return -1;
+	len = format_line(acct, uid, rcpt, line, sizeof(line));
+	if (write_all(us->jfd, line, len) == -1)
+		return -1;
+	us->junsynced = 1;
+	return add_rcpt(us, acct, uid, rcpt);
 }
 
 int
@@ -398,21 +510,33 @@ write_file(struct uidstore *us, const char *path, int bits)
 	struct atomic_file	 af;
 	struct uid_entry	*e;
 	char			 line[UIDSTORE_LINE_MAX];
-	size_t			 i, len;
+	size_t			 i, j, len;
 
 	if (atomic_open(&af, path, 0600) == -1)
 		return -1;
 	for (i = 0; i < us->nbuckets; i++)
 		for (e = us->tab[i]; e != NULL; e = e->next) {
+			if (bits == UID_JOURNAL && (e->bits & UID_JOURNAL) ==
+			    0 && (e->bits & UID_RCPTS)) {
+				for (j = 0; j < e->nrcpts; j++) {
+					len = format_line(e->acct, e->uid,
+					    e->rcpts[j], line, sizeof(line));
+					if (atomic_write(&af, line, len) == -1)
+						goto fail;
+				}
+				continue;
+			}
 			if ((e->bits & bits) == 0)
 				continue;
-			len = format_line(e->acct, e->uid, line, sizeof(line));
-			if (atomic_write(&af, line, len) == -1) {
-				atomic_abort(&af);
-				return -1;
-			}
+			len = format_line(e->acct, e->uid, NULL, line,
+			    sizeof(line));
+			if (atomic_write(&af, line, len) == -1)
+				goto fail;
 		}
 	return atomic_commit(&af);
+fail:
+	atomic_abort(&af);
+	return -1;
 }
 
 int

@@ -13,6 +13,12 @@
  *   crashes and dropped links.  Entries go once the server confirmed the
  *   deletion (uidstore_clear + uidstore_save).
  *
+ * - partial multi-drop deliveries: when the SMTP server accepted a message
+ *   for some recipients and deferred the others, each accepted recipient
+ *   is journaled as "ACCOUNT UID RCPT" (uidstore_journal_rcpt), so that the
+ *   retry goes only to the rest and nobody gets two copies.  They go with
+ *   the uid's entry.
+ *
  * Files: one "ACCOUNT UID" a line, both fields %XX-escaped for blanks,
  * controls and '%'.  A torn last line (crash mid-append) is ignored.
  */
@@ -23,6 +29,7 @@
 
 #define UID_SEEN	0x01
 #define UID_JOURNAL	0x02
+#define UID_RCPTS	0x04		/* some recipients journaled */
 
 #define UIDSTORE_LINE_MAX	4096
 #define UIDSTORE_MAX_ENTRIES	4000000
@@ -67,6 +74,15 @@ void	uidstore_prune(struct uidstore *us, const char *acct,
 int	uidstore_journal(struct uidstore *us, const char *acct,
 	    const char *const *uids, size_t n);
 int	uidstore_sync(struct uidstore *us);
+/*
+ * Partial delivery: journal rcpt as accepted for uid (appended at once,
+ * durable at uidstore_sync(), like uidstore_journal).  0 or -1 (errno).
+ */
+int	uidstore_journal_rcpt(struct uidstore *us, const char *acct,
+	    const char *uid, const char *rcpt);
+/* 1 when rcpt (any case) was journaled as accepted for uid, else 0. */
+int	uidstore_rcpt_done(struct uidstore *us, const char *acct,
+	    const char *uid, const char *rcpt);
 /* Write the idfile and compact the journal (atomically) if they changed.
  * 0 or -1 (errno). */
 int	uidstore_save(struct uidstore *us);
