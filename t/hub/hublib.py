@@ -25,7 +25,7 @@ LOCALS = ("eddy", "keith", "postmaster", "alice")
 
 
 class Hub:
-    def __init__(self, interval=300, **smarthost):
+    def __init__(self, interval=300, fetchd_user=None, **smarthost):
         self.tmp = tmp = mhtest.tmpdir("mailhub-hub-")
         os.chmod(tmp, 0o755)
         self.ca = mhtest.CA(os.path.join(tmp, "ca"))
@@ -92,6 +92,8 @@ class Hub:
                     % (mhtest.bin("mtad/mtactl"), self.conf,
                        mhtest.bin("fetchd/fetchd"), self.rc, interval,
                        self.pidfile))
+            if fetchd_user:
+                f.write("FETCHD_USER=%s\n" % fetchd_user)
         # A fake logger first in PATH: the hooks' failure reports land here.
         self.bindir = os.path.join(tmp, "bin")
         os.mkdir(self.bindir)
