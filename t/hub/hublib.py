@@ -25,7 +25,8 @@ LOCALS = ("eddy", "keith", "postmaster", "alice")
 
 
 class Hub:
-    def __init__(self, interval=300, fetchd_user=None, **smarthost):
+    def __init__(self, interval=300, fetchd_user=None, start=True,
+                 **smarthost):
         self.tmp = tmp = mhtest.tmpdir("mailhub-hub-")
         os.chmod(tmp, 0o755)
         self.ca = mhtest.CA(os.path.join(tmp, "ca"))
@@ -106,7 +107,8 @@ class Hub:
                     "PATH": self.bindir + ":" + os.environ["PATH"],
                     "FETCHMAILUSER": "eddy", "FETCHMAILHOME": ""}
         self.logpath = os.path.join(tmp, "mtad.log")
-        self.start()
+        if start:
+            self.start()
         mhtest.on_exit(self.stop_fetchd)
 
     def start(self):
