@@ -89,4 +89,17 @@ t.like(read("etc/NetworkManager/dispatcher.d/90-mailhub"),
        "/etc/ppp/ip-up.d/mailhub", "the dispatcher runs the installed hook")
 t.ok(not os.path.exists(os.path.join(dest, "var")),
      "a DESTDIR install creates no spool")
+# install-compat: sendmail, mailq and newaliases name mtad-sendmail
+dest2 = os.path.join(mhtest.tmpdir(), "root")
+p = subprocess.run(["make", "-s", "-C", mhtest.SRC, "-o", "all",
+                    "install-compat", "DESTDIR=" + dest2, "PREFIX=/usr/local",
+                    "B=" + mhtest.BIN], env=env, capture_output=True,
+                   timeout=60)
+t.eq(p.returncode, 0, "make install-compat: exit 0")
+for link in ("usr/local/sbin/sendmail", "usr/local/bin/mailq",
+             "usr/local/bin/newaliases"):
+    path = os.path.join(dest2, link)
+    t.eq(os.readlink(path) if os.path.islink(path) else None,
+         "/usr/local/sbin/mtad-sendmail",
+         "install-compat: %s -> /usr/local/sbin/mtad-sendmail" % link)
 t.done()
