@@ -504,7 +504,8 @@ settle_journal(struct session *s, struct fetch_list *ml, int committed)
 
 static int
 poll_folder(struct poll_run *run, const struct rc_poll *p,
-    const struct rc_user *u, const struct fetcher *f, const char *folder)
+    const struct rc_user *u, const struct fetcher *f, const char *folder,
+    int *openfail)
 {
 	struct session		*s;
 	struct fetch_server	 srv;
@@ -558,6 +559,8 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	rv = f->open(&s->fc, &srv);
 	if (rv != PS_SUCCESS) {
 		log_warnx("%s", s->fc.err);
+		if (openfail != NULL)
+			*openfail = 1;
 		goto out;
 	}
 cycle:
@@ -661,28 +664,51 @@ out:
 	return rv;
 }
 
+/* Every folder of the user (POP3: the one mailbox). */
+static int
+poll_folders(struct poll_run *run, const struct rc_poll *p,
+    const struct rc_user *u, const struct fetcher *f, int *openfail)
+{
+	size_t	 i;
+	int	 rv, best = PS_NOMAIL;
+
+	if (u->folders.n == 0 || f == &fetch_pop3)
+		return poll_folder(run, p, u, f, NULL, openfail);
+	for (i = 0; i < u->folders.n; i++) {
+		rv = poll_folder(run, p, u, f, u->folders.v[i],
+		    i == 0 ? openfail : NULL);
+		if (i == 0 && *openfail)
+			return rv;
+		if (rv == PS_SUCCESS || (rv != PS_NOMAIL && best == PS_NOMAIL))
+			best = rv;
+	}
+	return best;
+}
+
 int
 poll_user(struct poll_run *run, const struct rc_poll *p,
     const struct rc_user *u)
 {
 	const struct fetcher	*f;
-	size_t			 i;
-	int			 rv, best = PS_NOMAIL;
+	int			 rv, openfail = 0;
 
 	f = fetch_select(p->proto);
-	if (f == NULL && p->proto == RC_PROTO_AUTO)
-		f = &fetch_pop3;	/* no IMAP fetcher built yet */
 	if (f == NULL) {
 		log_warnx("%s: protocol %s is not implemented by fetchd yet",
 		    p->name, rc_proto_name(p->proto));
 		return PS_PROTOCOL;
 	}
-	if (u->folders.n == 0 || f == &fetch_pop3)
-		return poll_folder(run, p, u, f, NULL);
-	for (i = 0; i < u->folders.n; i++) {
-		rv = poll_folder(run, p, u, f, u->folders.v[i]);
-		if (rv == PS_SUCCESS || (rv != PS_NOMAIL && best == PS_NOMAIL))
-			best = rv;
+	rv = poll_folders(run, p, u, f, &openfail);
+	/*
+	 * AUTO, as fetchmail: IMAP first, POP3 when the IMAP session could
+	 * not be opened (refused, no IMAP greeting, TLS failed).  Not after
+	 * a refused login: that is the user's to fix.
+	 */
+	if (p->proto == RC_PROTO_AUTO && openfail && !*run->stop &&
+	    (rv == PS_SOCKET || rv == PS_PROTOCOL)) {
+		log_info("%s: IMAP failed, trying POP3", p->name);
+		openfail = 0;
+		rv = poll_folders(run, p, u, &fetch_pop3, &openfail);
 	}
-	return best;
+	return rv;
 }
