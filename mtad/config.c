@@ -445,7 +445,10 @@ config_is_local_domain(const struct mtad_config *cf, const char *domain)
 {
 	size_t	i;
 
-	if (domain == NULL || domain[0] == '\0')
+	/* Bare names, and localhost as sendmail's class w has it: fetchd and
+	 * fetchmail reinject as user@localhost. */
+	if (domain == NULL || domain[0] == '\0' ||
+	    strcasecmp(domain, "localhost") == 0)
 		return 1;
 	for (i = 0; i < cf->local_domains.n; i++)
 		if (strcasecmp(domain, cf->local_domains.v[i]) == 0)

@@ -59,7 +59,7 @@ int	config_load(const char *path, struct mtad_config *cf, char *err,
 	    size_t errlen);
 void	config_free(struct mtad_config *cf);
 
-/* domain is one of local_domains (exactly, or a bare name: ""). */
+/* domain is one of local_domains (exactly), localhost, or "" (a bare name). */
 int	config_is_local_domain(const struct mtad_config *cf, const char *domain);
 
 #endif
