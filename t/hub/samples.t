@@ -78,8 +78,6 @@ t.like(conf, "192.168.1.0/24", "and lets the LAN 192.168.1.0/24 relay")
 t.ok(re.search(r"(?m)^smarthost\s+\S+:465$", conf)
      and re.search(r"(?m)^smarthost-tls\s+smtps$", conf),
      "smart host on 465 with implicit TLS")
-t.ok(re.search(r"(?m)^local-domains\s.*\blocalhost\b", conf),
-     "localhost is local (where fetchd reinjects)")
 
 rc = os.path.join(tmp, "fetchmailrc")
 shutil.copy(S("fetchmailrc"), rc)

@@ -68,6 +68,9 @@ mhtest.wait_port(port, proc=mtad)
 t.ok(mhtest.wait_for(lambda: "written while mtad was down" in mbox(), 20),
      "picked up at start and delivered to the local recipient", open(log).read())
 t.ok(mhtest.wait_for(lambda: maildrop() == [], 10), "maildrop emptied", maildrop())
+# The mailbox shows the copy a moment before the delivery child settles the
+# recipient in the queue: wait for the queue, not the mailbox.
+mhtest.wait_for(lambda: "eddy@hub.lan" not in sendmail(["-bp"], "").out, 10)
 r = sendmail(["-bp"], "")
 t.like(r.out, qid, "mailq lists the message for its remote recipient")
 t.like(r.out, "<bob@example.org>", "with the remote recipient pending")
