@@ -656,6 +656,11 @@ cmd_input(struct smtp_session *s, size_t *pos)
 		reply(s, "500 5.5.2 NUL in command");
 		return;
 	}
+	/* A bare CR would go back into replies and the Received: field. */
+	if (memchr(line, '\r', n) != NULL) {
+		reply(s, "500 5.5.2 Bare CR in command");
+		return;
+	}
 	command(s, line);
 }
 

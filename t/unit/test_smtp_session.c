@@ -138,6 +138,9 @@ refuses_malformed_commands(void **state)
 	assert_string_equal(say(fx, "xxx\r\nNOOP\r\n"), "250 2.0.0 OK\r\n");
 	assert_string_equal(feed(fx, "NO\0OP\r\n", 7),
 	    "500 5.5.2 NUL in command\r\n");
+	/* fuzz_smtp_session: a bare CR came back inside the HELO reply */
+	assert_string_equal(say(fx, "HELO c\r(\r\n"),
+	    "500 5.5.2 Bare CR in command\r\n");
 	assert_string_equal(say(fx, "\r\n"),
 	    "500 5.5.2 Syntax error, empty command\r\n");
 	assert_string_equal(say(fx, "MAIL TO:<a@b.example>\r\n"),

@@ -1,0 +1,169 @@
+/*
+ * libFuzzer: what fetchd's IMAP fetcher reads from a server, a scripted
+ * reply stream as input -- greeting, CAPABILITY, LOGIN (or AUTHENTICATE
+ * PLAIN under LOGINDISABLED), COMPRESS, SELECT, the UID FETCH listing, the
+ * body batches, STORE and (UID) EXPUNGE -- through libetpan's parser and
+ * fetch_imap.c's reading of its results.  The session runs over a socket
+ * pair holding the whole script; the tags libetpan expects are in the seeds.
+ * Checks, beyond "no crash": every listed uid is printable and bounded,
+ * message numbers strictly increase, and the sink never sees more octets
+ * than the server sent.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../fetchd/fetch.c"
+#include "../../fetchd/imap_deflate.c"
+#include "../../fetchd/fetch_imap.c"
+
+const struct fetcher fetch_pop3 = { .name = "POP3" };
+
+const char *
+rc_auth_name(enum rc_auth a)
+{
+	(void)a;
+	return "auth";
+}
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct count {
+	size_t	 octets;
+	size_t	 msgs;
+};
+
+static int
+c_begin(void *arg, struct fetch_msg *m)
+{
+	(void)arg;
+	/* Refuse one in three, as a full disk or a size limit would. */
+	return m->key % 3 == 2 ? -1 : 0;
+}
+
+static int
+c_data(void *arg, struct fetch_msg *m, const char *buf, size_t len)
+{
+	struct count	*c = arg;
+
+	(void)m;
+	if (len > 0 && memchr(buf, '\0', len) == buf + len)	/* touch it */
+		abort();
+	c->octets += len;
+	return 0;
+}
+
+static void
+c_end(void *arg, struct fetch_msg *m, int complete)
+{
+	struct count	*c = arg;
+
+	(void)m;
+	c->msgs += complete != 0;
+}
+
+/* imap_open() from the greeting on: the socket is ours, not a connect(). */
+static int
+open_on(struct fetch_conn *fc, const struct fetch_server *srv, int fd)
+{
+	struct imap_priv *ip;
+	char		  err[FETCH_ERR_MAX];
+	int		  r;
+
+	fc->srv = srv;
+	if ((ip = calloc(1, sizeof(*ip))) == NULL)
+		return PS_UNDEFINED;
+	fc->priv = ip;
+	if ((ip->st = stream_socket(fd, srv->timeout_ms, err,
+	    sizeof(err))) == NULL) {
+		close(fd);
+		return PS_SOCKET;
+	}
+	if ((ip->imap = mailimap_new(0, NULL)) == NULL)
+		return PS_UNDEFINED;
+	mailimap_set_logger(ip->imap, imap_logger, ip);
+	r = mailimap_connect(ip->imap, stream_mailstream(ip->st));
+	if (ip->imap->imap_stream != NULL)
+		ip->owns_stream = 1;
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+	    r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
+		return imap_fail(fc, r, "greeting");
+	if (ip->imap->imap_connection_info == NULL ||
+	    ip->imap->imap_connection_info->imap_capability == NULL)
+		if ((r = imap_capability(fc)) != PS_SUCCESS)
+			return r;
+	if (ip->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
+		if ((r = imap_login(fc, srv)) != PS_SUCCESS)
+			return r;
+		if ((r = imap_capability(fc)) != PS_SUCCESS)
+			return r;
+	}
+	ip->uidplus = imap_has(ip, "UIDPLUS");
+	if (imap_has(ip, "COMPRESS=DEFLATE") &&
+	    (r = imap_compress(fc, srv)) != PS_SUCCESS)
+		return r;
+	return imap_select(fc, srv);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct rc_user	 user = { .remotename = "fuzz",
+				    .password = "secret" };
+	struct fetch_server	 srv = { .host = "fuzz", .user = &user,
+				    .tls = FETCH_TLS_NONE, .timeout_ms = 1000 };
+	struct fetch_conn	 fc;
+	struct fetch_list	 ml = { NULL, 0 };
+	struct fetch_msg	*v[64];
+	struct count		 c = { 0, 0 };
+	struct fetch_sink	 sink = { c_begin, c_data, c_end, &c };
+	size_t			 i, n;
+	int			 sv[2], buf = 1 << 20;
+
+	if (size < 1 || size > 65536)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		return 0;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	/* The first byte picks the folder: INBOX or one that prefixes uids. */
+	srv.folder = (data[0] & 1) ? "Lists/mail hub" : NULL;
+	if (write(sv[1], data + 1, size - 1) != (ssize_t)(size - 1) ||
+	    shutdown(sv[1], SHUT_WR) == -1) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	memset(&fc, 0, sizeof(fc));
+	fc.ops = &fetch_imap;
+	if (open_on(&fc, &srv, sv[0]) == PS_SUCCESS &&
+	    imap_list(&fc, &ml) == PS_SUCCESS) {
+		for (i = 0; i < ml.n; i++) {
+			if (strlen(ml.v[i].uid) > FETCH_UID_MAX ||
+			    fetch_uid_ok(ml.v[i].uid,
+			    strlen(ml.v[i].uid)) == -1)
+				abort();
+			if (i > 0 && ml.v[i].num <= ml.v[i - 1].num)
+				abort();
+		}
+		n = ml.n < 64 ? ml.n : 64;
+		for (i = 0; i < n; i++)
+			v[i] = &ml.v[i];
+		if (imap_fetch(&fc, v, n, &sink) == PS_SUCCESS &&
+		    imap_delete(&fc, v, n) == PS_SUCCESS)
+			imap_commit(&fc);
+		if (c.octets > size)
+			abort();
+	}
+	/* FUZZ_DEBUG=1: how far a seed got, for writing seeds */
+	if (getenv("FUZZ_DEBUG") != NULL)
+		fprintf(stderr, "listed %zu, fetched %zu (%zu octets): %s\n",
+		    ml.n, c.msgs, c.octets, fc.err);
+	fetch_list_free(&ml);
+	imap_close(&fc);	/* closes sv[0] through the stream */
+	close(sv[1]);
+	return 0;
+}
