@@ -262,13 +262,24 @@ static int
 imap_capability(struct fetch_conn *fc)
 {
 	struct imap_priv		*ip = fc->priv;
-	struct mailimap_capability_data	*cap = NULL;
+	struct mailimap_connection_info	*ci = ip->imap->imap_connection_info;
 	int				 r;
 
+	/*
+	 * Not mailimap_capability(): libetpan 1.9.4 follows a NULL pointer
+	 * when a server says OK without an untagged CAPABILITY (found by
+	 * t/fuzz/fuzz_imap).  The parser files the untagged response in the
+	 * connection info all the same; the old list goes first, so nothing
+	 * stale (from before STARTTLS or login) survives.
+	 */
+	if (ci != NULL && ci->imap_capability != NULL) {
+		mailimap_capability_data_free(ci->imap_capability);
+		ci->imap_capability = NULL;
+	}
 	fc->turns++;
-	if ((r = mailimap_capability(ip->imap, &cap)) != MAILIMAP_NO_ERROR)
+	if ((r = mailimap_custom_command(ip->imap, "CAPABILITY")) !=
+	    MAILIMAP_NO_ERROR)
 		return imap_fail(fc, r, "CAPABILITY");
-	mailimap_capability_data_free(cap);
 	return PS_SUCCESS;
 }
 
@@ -616,7 +627,8 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 		}
 		ml->v[n++] = m;
 	}
-	qsort(ml->v, n, sizeof(*ml->v), msg_cmp_num);
+	if (n > 1)	/* ml->v is NULL for an empty listing */
+		qsort(ml->v, n, sizeof(*ml->v), msg_cmp_num);
 	for (i = 1; i < n; i++)
 		if (ml->v[i].num == ml->v[i - 1].num ||
 		    ml->v[i].key == ml->v[i - 1].key) {
