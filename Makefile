@@ -148,7 +148,7 @@ check: deps
 	MAILHUB_BIN=$(SANDIR) MAILHUB_SRC=$(CURDIR) \
 	ASAN_OPTIONS=log_path=$(SANDIR)/sanitizer/asan:detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=log_path=$(SANDIR)/sanitizer/ubsan:print_stacktrace=1:halt_on_error=1 \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/t/lsan.supp:print_suppressions=0 \
 	prove -v -r -j2 --timer t/ build-san/obj/t/unit/
 	@if [ -n "$$(ls -A $(SANDIR)/sanitizer)" ]; then \
 		echo "sanitizer reports:"; cat $(SANDIR)/sanitizer/*; exit 1; fi
