@@ -11,6 +11,7 @@
 
 #include "inject.h"
 #include "log.h"
+#include "mda.h"
 #include "net.h"
 #include "status.h"
 #include "stream.h"
@@ -115,23 +116,33 @@ make_prefix(struct inject *in, struct inject_msg *m)
 	return 0;
 }
 
+/* The Received: line and the per-recipient results; -1: deferred. */
+static int
+prepare_msg(struct inject *in, struct inject_msg *m)
+{
+	size_t	 i;
+
+	if (make_prefix(in, m) == -1 || (m->srcpts = calloc(m->nrcpts,
+	    sizeof(*m->srcpts))) == NULL) {
+		m->result = INJ_DEFERRED;
+		snprintf(m->why, sizeof(m->why), "out of memory");
+		return -1;
+	}
+	for (i = 0; i < m->nrcpts; i++)
+		m->srcpts[i].addr = m->rcpts[i];
+	return 0;
+}
+
 static struct smtp_msg *
 batch_next(void *arg)
 {
 	struct inject		*in = arg;
 	struct inject_msg	*m;
-	size_t			 i;
 
 	while (in->next < in->n) {
 		m = in->v[in->next++];
-		if (make_prefix(in, m) == -1 || (m->srcpts = calloc(m->nrcpts,
-		    sizeof(*m->srcpts))) == NULL) {
-			m->result = INJ_DEFERRED;
-			snprintf(m->why, sizeof(m->why), "out of memory");
+		if (prepare_msg(in, m) == -1)
 			continue;
-		}
-		for (i = 0; i < m->nrcpts; i++)
-			m->srcpts[i].addr = m->rcpts[i];
 		memset(&m->sm, 0, sizeof(m->sm));
 		m->sm.sender = m->sender;
 		m->sm.rcpts = m->srcpts;
@@ -164,10 +175,8 @@ deferred(struct inject *in, struct inject_msg *m)
 }
 
 static void
-batch_done(void *arg, struct smtp_msg *sm)
+verdict(struct inject *in, struct inject_msg *m)
 {
-	struct inject		*in = arg;
-	struct inject_msg	*m = sm->arg;
 	const struct smtp_reply	*r;
 	size_t			 i, n5 = 0, nother = 0;
 
@@ -192,6 +201,49 @@ batch_done(void *arg, struct smtp_msg *sm)
 	} else if (nother > 0)
 		deferred(in, m);
 	/* else: some 5xx and no 4xx, still PENDING: a bounce decides */
+}
+
+static void
+batch_done(void *arg, struct smtp_msg *sm)
+{
+	verdict(arg, sm->arg);
+}
+
+/* The local name an address stands for (%T): "eddy@localhost" -> "eddy". */
+static void
+mda_name(const struct rc_user *u, const char *addr, char *out, size_t len)
+{
+	const char	*dom = "localhost", *at;
+	size_t		 n;
+
+	if (u->smtpname != NULL && (at = strchr(u->smtpname, '@')) != NULL)
+		dom = at + 1;
+	n = strlen(addr);
+	if ((at = strrchr(addr, '@')) != NULL && strcasecmp(at + 1, dom) == 0)
+		n = (size_t)(at - addr);
+	snprintf(out, len, "%.*s", (int)n, addr);
+}
+
+/* mda "CMD" instead of SMTP: one run per recipient. */
+static void
+mda_batch(struct inject *in, struct inject_msg **v, size_t n)
+{
+	struct inject_msg	*m;
+	char			 name[ADDR_MAX + 1];
+	size_t			 i, j;
+
+	for (i = 0; i < n; i++) {
+		m = v[i];
+		if (prepare_msg(in, m) == -1)
+			continue;
+		for (j = 0; j < m->nrcpts; j++) {
+			mda_name(in->user, m->rcpts[j], name, sizeof(name));
+			fmda_deliver(in->user->mda, in->user->stripcr == RC_YES,
+			    m->sender, name, m->prefix, m->prefixlen, m->fd,
+			    &m->srcpts[j].reply);
+		}
+		verdict(in, m);
+	}
 }
 
 /* A short report to the sender (or the postmaster) with the header. */
@@ -271,9 +323,11 @@ inject_send(struct inject *in, struct inject_msg **v, size_t n)
 
 	for (i = 0; i < n; i++)
 		v[i]->result = INJ_PENDING;
-	if (in->c == NULL && !in->broken && connect_smtp(in) == -1)
+	if (in->user->mda != NULL)
+		mda_batch(in, v, n);
+	else if (in->c == NULL && !in->broken && connect_smtp(in) == -1)
 		in->broken = 1;
-	if (!in->broken) {
+	if (!in->broken && in->user->mda == NULL) {
 		in->v = v;
 		in->n = n;
 		in->next = 0;
@@ -289,6 +343,10 @@ inject_send(struct inject *in, struct inject_msg **v, size_t n)
 	for (i = 0; i < n; i++) {
 		if (v[i]->result != INJ_PENDING)
 			continue;
+		/* With an mda, SMTP is only for bounces: connect now. */
+		if (v[i]->srcpts != NULL && in->c == NULL && !in->broken &&
+		    connect_smtp(in) == -1)
+			in->broken = 1;
 		if (!in->broken && v[i]->srcpts != NULL &&
 		    send_bounce(in, v[i]) == 0) {
 			v[i]->result = INJ_BOUNCED;

@@ -244,12 +244,6 @@ unsupported(const struct rc_config *cfg)
 		if (!p->active)
 			continue;
 		for (j = 0; j < p->nusers; j++) {
-			if (p->users[j].mda != NULL) {
-				log_warnx("%s: 'mda' is not implemented by "
-				    "fetchd yet: use smtphost (mtad)",
-				    p->name);
-				return -1;
-			}
 			if (p->users[j].dropdelivered == RC_YES) {
 				log_warnx("%s: 'dropdelivered' is not "
 				    "implemented by fetchd yet", p->name);

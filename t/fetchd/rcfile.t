@@ -105,11 +105,12 @@ t.like(r.err, "%s:2: 'preconnect' is not implemented by fetchd" % bad,
        "unimplemented keyword named, never ignored")
 
 # what fetchd does not do yet fails clearly at start-up, before any poll
-mda = rcfile("mda.rc", "poll 127.0.0.1 with proto POP3\n"
-             "  user joe there with password pw mda \"procmail -d %T\"\n")
-r = fetchd("-f", mda, "--pidfile", os.path.join(tmp, "mda.pid"))
-t.eq(r.returncode, 5, "mda (not implemented yet) exits 5")
-t.like(r.err, "'mda' is not implemented by fetchd yet", "and says why")
+dd = rcfile("dd.rc", "poll 127.0.0.1 with proto POP3\n"
+            "  user joe there with password pw dropdelivered\n")
+r = fetchd("-f", dd, "--pidfile", os.path.join(tmp, "dd.pid"))
+t.eq(r.returncode, 5, "dropdelivered (not implemented yet) exits 5")
+t.like(r.err, "'dropdelivered' is not implemented by fetchd yet",
+       "and says why")
 
 # command-line options override the rc file
 r = fetchd("-f", seed, "--configdump", "-k", "-p", "IMAP", "-u", "other",

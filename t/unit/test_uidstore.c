@@ -122,6 +122,61 @@ malformed(void **state)
 	uidstore_close(&us);
 }
 
+/* Partial multi-drop deliveries: recipients survive a restart, a crash
+ * mid-append, malformed lines; they go with the uid (settled or pruned). */
+static void
+partial(void **state)
+{
+	struct fixture	*f = *state;
+	struct uidstore	 us;
+	const char	*u1 = "U1", *none[] = { "U9" };
+	char		 err[256];
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_journal_rcpt(&us, "a@p", "U1",
+	    "ann@localhost"), 0);
+	assert_int_equal(uidstore_journal_rcpt(&us, "a@p", "U1",
+	    "ann@localhost"), 0);	/* once is enough */
+	assert_int_equal(uidstore_journal_rcpt(&us, "a@p", "U2",
+	    "o'd y@localhost"), 0);
+	assert_int_equal(uidstore_sync(&us), 0);
+	uidstore_close(&us);
+	/* appended, not compacted: one line each, plus junk and a torn line */
+	{
+		FILE	*fp = fopen(f->journal, "a");
+
+		fputs("a@p U1 x y\na@p  \na@p U1 bad%zz\na@p U1 bob@t", fp);
+		fclose(fp);
+	}
+	write_file(f->idfile, "a@p U3 ann@localhost\n");
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U1",
+	    "ANN@localhost"), 1);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U1", "bob@t"), 0);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U2",
+	    "o'd y@localhost"), 1);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U3",
+	    "ann@localhost"), 0);	/* not in the idfile */
+	assert_int_equal(uidstore_get(&us, "a@p", "U1"), UID_RCPTS);
+	/* settled whole: the full entry, then deleted: all gone */
+	assert_int_equal(uidstore_journal(&us, "a@p", &u1, 1), 0);
+	uidstore_clear(&us, "a@p", "U1", UID_JOURNAL);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U1",
+	    "ann@localhost"), 0);
+	assert_int_equal(uidstore_get(&us, "a@p", "U1"), 0);
+	assert_int_equal(uidstore_save(&us), 0);
+	uidstore_close(&us);
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_int_equal(uidstore_get(&us, "a@p", "U1"), 0);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U2",
+	    "o'd y@localhost"), 1);	/* compaction kept it */
+	uidstore_prune(&us, "a@p", none, 1);
+	assert_int_equal(uidstore_rcpt_done(&us, "a@p", "U2",
+	    "o'd y@localhost"), 0);
+	assert_int_equal(us.n, 0);
+	uidstore_close(&us);
+}
+
 static void
 prune(void **state)
 {
@@ -191,6 +246,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(partial, setup, teardown),
 		cmocka_unit_test_setup_teardown(prune, setup, teardown),
 		cmocka_unit_test(unreadable),
 		cmocka_unit_test(sender),
