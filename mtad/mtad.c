@@ -125,9 +125,15 @@ static void
 on_pickup(struct mtad *d, struct handler *h, uint32_t events)
 {
 	char	buf[64];
+	ssize_t	n;
 
-	while (recv(h->fd, buf, sizeof(buf), 0) >= 0)
-		;
+	while ((n = recv(h->fd, buf, sizeof(buf) - 1, 0)) >= 0) {
+		/* The runner's DSNs for local senders: "deliver ID". */
+		buf[n] = '\0';
+		if (strncmp(buf, "deliver ", 8) == 0 &&
+		    queue_valid_id(buf + 8))
+			local_spawn_add(d, buf + 8);
+	}
 	local_spawn_pickup(d);
 	d->last_pickup = time(NULL);
 }
@@ -347,6 +353,13 @@ main(int argc, char *argv[])
 	 * an auth file others can read must stop mtad before it runs. */
 	if (config_load(d->confpath, &d->cf, err, sizeof(err)) == -1 ||
 	    relay_check_config(&d->cf, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		config_free(&d->cf);
+		free(d);
+		return EX_CONFIG;
+	}
+	/* The auth file's mode and the generics map: refuse to start. */
+	if (relay_check_config(&d->cf, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		config_free(&d->cf);
 		free(d);
