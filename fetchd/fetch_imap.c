@@ -252,9 +252,20 @@ imap_fail(struct fetch_conn *fc, int r, const char *what)
 }
 
 static int
+imap_caps(struct imap_priv *ip)
+{
+	struct mailimap_connection_info	*ci = ip->imap->imap_connection_info;
+
+	/* libetpan's mailimap_has_*() follow a NULL list (a server that
+	 * sent none, or "[CAPABILITY ]"): found by t/fuzz/fuzz_imap. */
+	return ci != NULL && ci->imap_capability != NULL &&
+	    ci->imap_capability->cap_list != NULL;
+}
+
+static int
 imap_has(struct imap_priv *ip, const char *cap)
 {
-	return mailimap_has_extension(ip->imap, cap);
+	return imap_caps(ip) && mailimap_has_extension(ip->imap, cap);
 }
 
 /* Capabilities anew (after STARTTLS or login: the old list is void). */
@@ -351,7 +362,8 @@ imap_login(struct fetch_conn *fc, const struct fetch_server *srv)
 	fc->turns++;
 	if (imap_has(ip, "LOGINDISABLED")) {
 		/* RFC 3501 6.2.3: LOGIN is out; SASL PLAIN may still be in. */
-		if (!mailimap_has_authentication(ip->imap, "PLAIN"))
+		if (!imap_caps(ip) ||
+		    !mailimap_has_authentication(ip->imap, "PLAIN"))
 			return imap_err(fc, PS_AUTHFAIL, "%s refuses LOGIN "
 			    "(LOGINDISABLED) and offers no AUTH=PLAIN",
 			    srv->host);
@@ -1000,7 +1012,7 @@ imap_idle(struct fetch_conn *fc, int secs)
 	uint32_t	  before = ip->exists;
 	int		  r, left;
 
-	if (!mailimap_has_idle(ip->imap))
+	if (!imap_caps(ip) || !mailimap_has_idle(ip->imap))
 		return imap_err(fc, -1, "%s does not offer IDLE",
 		    fc->srv->host);
 	for (;;) {
