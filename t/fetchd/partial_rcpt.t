@@ -17,7 +17,8 @@ ca = mhtest.CA(tmp + "/ca")
 dc = mhtest.Dovecot(tmp, users={"shofar": "pw1", "drop2": "pw2"}, ca=ca)
 sh = mhtest.SmartHost(tmp, rcpt={
     "bob@localhost": {"reply": "450 4.2.0 later", "times": 1},
-    "dan@localhost": {"reply": "450 4.2.0 later", "times": 1}})
+    "dan@localhost": {"reply": "450 4.2.0 later", "times": 1},
+    "fay@localhost": {"reply": "450 4.2.0 later", "times": 1}})
 
 
 def rc(user, pw, names, port, proto):
@@ -74,4 +75,25 @@ for proto, user, pw, port, a, b, n in (
         j = f.read()
     t.unlike(j, r"%s@localhost" % a, "%s: journal compacted once settled"
              % proto)
+
+# A crash after the retry's 250 but before the message was journaled whole:
+# every recipient is journaled one by one, so the next poll sends nothing
+# and deletes it.
+dc.deliver("shofar", F.message(3, to="eve@shofar.example.net, "
+                               "fay@shofar.example.net"))
+conf = rc("shofar", "pw1", "eve fay", dc.pop3, "POP3")
+r = env.run(conf)
+t.eq(copies("test 3"), {"eve@localhost": 1}, "crash case: eve has it")
+with open(env.idfile + ".journal") as f:
+    eve = [ln for ln in f if ln.rstrip().endswith(" eve@localhost")]
+t.eq(len(eve), 1, "crash case: eve journaled")
+with open(env.idfile + ".journal", "a") as f:
+    f.write(eve[0].replace("eve@localhost", "fay@localhost"))
+r = env.run(conf)
+t.eq(r.returncode, 0, "crash case: exit 0")
+t.eq(copies("test 3"), {"eve@localhost": 1},
+     "crash case: nothing sent again (fay's copy was journaled)")
+t.like(r.err, "already delivered to <fay@localhost>",
+       "crash case: the retry knows fay has it")
+t.eq(dc.count("shofar"), 0, "crash case: deleted from the server")
 t.done()
