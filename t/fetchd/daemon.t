@@ -98,7 +98,9 @@ except subprocess.TimeoutExpired:
     pass
 took = time.time() - t0
 t.eq(d.poll(), 0, "--quit mid-drain: the daemon exits 0")
-t.ok(took < 8, "--quit mid-drain: within the message in hand (%.1f s)"
+# Generous: the drain of all 150 takes far longer; a loaded machine must
+# not fail this.
+t.ok(took < 20, "--quit mid-drain: within the message in hand (%.1f s)"
      % took)
 got = len(sh.messages()) - n0
 t.ok(got < N, "--quit mid-drain: stopped before the end (%d of %d)"

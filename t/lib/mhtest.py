@@ -729,10 +729,15 @@ service stats {{
         """[(file name, bytes)] of the messages left, in delivery order."""
         md = self._maildir(user)
         out = []
+        # new/ before cur/: a message Dovecot moves from new/ to cur/ while
+        # we look is found in cur/; one it deletes is simply gone.
         for sub in ("new", "cur"):
             for n in os.listdir(os.path.join(md, sub)):
-                with open(os.path.join(md, sub, n), "rb") as f:
-                    out.append((n, f.read()))
+                try:
+                    with open(os.path.join(md, sub, n), "rb") as f:
+                        out.append((n, f.read()))
+                except FileNotFoundError:
+                    pass
 
         def order(item):
             q = item[0].split("Q", 1)[-1].split(".", 1)[0]
