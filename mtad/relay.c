@@ -29,6 +29,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "authfile.h"
+#include "oauth2.h"
 #include "bounce.h"
 #include "masquerade.h"
 #include "relay.h"
@@ -148,10 +149,23 @@ relay_check_config(const struct mtad_config *cf, char *err, size_t errlen)
 {
 	struct authfile	af;
 	struct masq	m;
+	struct oauth2_account	acct;
+	size_t		i;
 
 	if (cf->auth != NULL) {
 		if (authfile_load(cf->auth, &af, err, errlen) == -1)
 			return -1;
+		/* Account files are read, never used: no token at start-up. */
+		for (i = 0; i < af.n; i++) {
+			if (af.v[i].kind != AUTH_OAUTH2)
+				continue;
+			if (oauth2_load(af.v[i].secret, &acct, err,
+			    errlen) == -1) {
+				authfile_free(&af);
+				return -1;
+			}
+			oauth2_free(&acct);
+		}
 		authfile_free(&af);
 	}
 	if (masq_init(&m, cf, err, errlen) == -1)
@@ -714,6 +728,46 @@ connfail(struct relay *rl, const char *reason)
 	report(rl, "connfail", reason);
 }
 
+/*
+ * Connect, greet, STARTTLS and authenticate: 0 with rl->c ready, or -1
+ * with why set and *authfail saying whether AUTH was what failed.
+ */
+static int
+open_session(struct relay *rl, const struct smtp_params *p, char *why,
+    size_t whylen, int *authfail)
+{
+	const struct smtp_reply	*r;
+	struct stream		*st;
+	char			 err[1024], rtext[SMTP_REPLY_TEXT_MAX + 32];
+
+	*authfail = 0;
+	st = rl->cf->smarthost_command != NULL ? open_command(rl, err,
+	    sizeof(err)) : open_socket(rl, err, sizeof(err));
+	if (st == NULL) {
+		snprintf(why, whylen, "%s: %s", rl->desc, err);
+		return -1;
+	}
+	stream_set_cancel(st, rl->cancel);
+	if ((rl->c = smtp_client_new(st, p)) == NULL) {
+		stream_close(st);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	if (smtp_hello(rl->c) == 0)
+		return 0;
+	*authfail = smtp_error_kind(rl->c) == SMTP_ERR_AUTH;
+	r = smtp_error_reply(rl->c);
+	if (r != NULL && r->code != 0) {
+		smtp_reply_format(r, rtext, sizeof(rtext));
+		snprintf(why, whylen, "%s: %s (server said: %s)", rl->desc,
+		    smtp_error(rl->c), rtext);
+	} else
+		snprintf(why, whylen, "%s: %s", rl->desc, smtp_error(rl->c));
+	smtp_client_free(rl->c);
+	rl->c = NULL;
+	return -1;
+}
+
 static volatile sig_atomic_t *cancel_flag;
 
 static void
@@ -735,8 +789,9 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	struct smtp_creds		 creds;
 	struct authfile			 af = { NULL, 0 };
 	const struct auth_entry		*ae = NULL;
+	struct oauth2_account		 acct;
+	int				 have_acct = 0, attempt, authfail;
 	const struct smtp_caps		*caps;
-	struct stream			*st;
 	struct smtp_batch		 b;
 	SSL_CTX				*ctx = NULL;
 	char				 err[1024], why[SMTP_REPLY_TEXT_MAX + 1200];
@@ -784,15 +839,6 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 		}
 	}
 
-	st = cf->smarthost_command != NULL ? open_command(&rl, err,
-	    sizeof(err)) : open_socket(&rl, err, sizeof(err));
-	if (st == NULL) {
-		snprintf(why, sizeof(why), "%s: %s", rl.desc, err);
-		connfail(&rl, why);
-		goto out;
-	}
-	stream_set_cancel(st, cancel);
-
 	memset(&p, 0, sizeof(p));
 	p.helo = cf->hostname;
 	p.host = rl.host;
@@ -803,45 +849,63 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 		    SMTP_TLS_IMPLICIT : SMTP_TLS_STARTTLS;
 		if ((ctx = tls_client_ctx(cf->tls_ca_file, 1, err,
 		    sizeof(err))) == NULL) {
-			stream_close(st);
 			connfail(&rl, err);
 			goto out;
 		}
 		p.ssl_ctx = ctx;
 	}
 	p.plain_auth_ok = p.tls == SMTP_TLS_NONE;
+	/* The auth entry is chosen before connecting (the token is fetched
+	 * first); the openers set the same rl.host again. */
+	if (cf->smarthost_command != NULL)
+		snprintf(rl.host, sizeof(rl.host), "smarthost-command");
+	else if (net_split_hostport(cf->smarthost, cf->smarthost_tls ==
+	    SMARTHOST_SMTPS ? "465" : "25", rl.host, sizeof(rl.host), rl.port,
+	    sizeof(rl.port)) == -1) {
+		snprintf(why, sizeof(why), "bad smarthost %s", cf->smarthost);
+		connfail(&rl, why);
+		goto out;
+	}
 	ae = authfile_lookup(&af, rl.host);
 	if (ae != NULL) {
-		if (ae->kind == AUTH_OAUTH2) {
-			stream_close(st);
-			connfail(&rl, "auth: oauth2 accounts are not "
-			    "implemented yet");
-			goto out;
-		}
 		memset(&creds, 0, sizeof(creds));
 		creds.user = ae->user;
-		creds.password = ae->secret;
+		if (ae->kind == AUTH_OAUTH2) {
+			if (oauth2_load(ae->secret, &acct, err,
+			    sizeof(err)) == -1) {
+				snprintf(why, sizeof(why), "auth: %s", err);
+				connfail(&rl, why);
+				goto out;
+			}
+			have_acct = 1;
+			if (oauth2_token(&acct, 0, cf->tls_ca_file, &creds.token,
+			    err, sizeof(err)) != OAUTH2_OK) {
+				snprintf(why, sizeof(why), "auth: oauth2: %s",
+				    err);
+				connfail(&rl, why);
+				goto out;
+			}
+		} else
+			creds.password = ae->secret;
 		p.creds = &creds;
 	}
-	if ((rl.c = smtp_client_new(st, &p)) == NULL) {
-		stream_close(st);
-		connfail(&rl, "out of memory");
-		goto out;
-	}
-	if (smtp_hello(rl.c) == -1) {
-		const struct smtp_reply *r = smtp_error_reply(rl.c);
-		char			 rtext[SMTP_REPLY_TEXT_MAX + 32];
-
-		if (r != NULL && r->code != 0) {
-			smtp_reply_format(r, rtext, sizeof(rtext));
-			snprintf(why, sizeof(why), "%s: %s (server said: %s)",
-			    rl.desc, smtp_error(rl.c), rtext);
-		} else
-			snprintf(why, sizeof(why), "%s: %s", rl.desc,
-			    smtp_error(rl.c));
-		connfail(&rl, why);
-		smtp_client_free(rl.c);
-		goto out;
+	for (attempt = 0;; attempt++) {
+		if (open_session(&rl, &p, why, sizeof(why), &authfail) == 0)
+			break;
+		if (!authfail || !have_acct || attempt > 0 || *cancel) {
+			connfail(&rl, why);
+			goto out;
+		}
+		/* The cached or just-issued token may have been revoked or
+		 * expired early: one fresh token, one more try. */
+		log_info("flush: %s: AUTH refused; refreshing the oauth2 "
+		    "access token and retrying once", rl.desc);
+		if (oauth2_token(&acct, 1, cf->tls_ca_file, &creds.token, err,
+		    sizeof(err)) != OAUTH2_OK) {
+			snprintf(why, sizeof(why), "auth: oauth2: %s", err);
+			connfail(&rl, why);
+			goto out;
+		}
 	}
 	caps = smtp_caps(rl.c);
 	rl.size_max = caps->flags & SMTP_CAP_SIZE ? caps->size_max : 0;
@@ -868,6 +932,8 @@ out:
 	if (ctx != NULL)
 		SSL_CTX_free(ctx);
 	authfile_free(&af);
+	if (have_acct)
+		oauth2_free(&acct);
 	if (rl.masq_ok)
 		masq_free(&rl.masq);
 	free(rl.ids);
