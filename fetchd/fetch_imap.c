@@ -31,6 +31,7 @@
 
 #include "fetch.h"
 #include "imap_deflate.h"
+#include "imap_guard.h"
 #include "log.h"
 #include "net.h"
 #include "stream.h"
@@ -480,7 +481,8 @@ imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 	if (srv->tls == FETCH_TLS_IMPLICIT &&
 	    (r = imap_tls(fc, srv)) != PS_SUCCESS)
 		return r;
-	if ((ip->imap = mailimap_new(0, NULL)) == NULL)
+	if (imap_guard_start(stream_mailstream(ip->st)) == -1 ||
+	    (ip->imap = mailimap_new(0, NULL)) == NULL)
 		return imap_err(fc, PS_UNDEFINED, "out of memory");
 	mailimap_set_logger(ip->imap, imap_logger, ip);
 	r = mailimap_connect(ip->imap, stream_mailstream(ip->st));
@@ -641,11 +643,13 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	}
 	if (n > 1)	/* ml->v is NULL for an empty listing */
 		qsort(ml->v, n, sizeof(*ml->v), msg_cmp_num);
+	/* RFC 3501 2.3.1.1: UIDs ascend with the sequence numbers, so this
+	 * also finds a UID listed twice anywhere. */
 	for (i = 1; i < n; i++)
 		if (ml->v[i].num == ml->v[i - 1].num ||
-		    ml->v[i].key == ml->v[i - 1].key) {
-			r = imap_err(fc, PS_PROTOCOL, "duplicate message in "
-			    "the server's listing");
+		    ml->v[i].key <= ml->v[i - 1].key) {
+			r = imap_err(fc, PS_PROTOCOL, "duplicate or "
+			    "disordered message in the server's listing");
 			goto done;
 		}
 	ml->n = n;

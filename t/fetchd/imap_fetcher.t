@@ -196,6 +196,29 @@ for name, lines, want_fail in bad:
          "untrusted data: %s is a protocol error" % name, r.out + r.err[-800:])
     ss.stop()
 
+# A server that closes in the middle of a literal: libetpan would spin on
+# the end of file forever; the fetcher gives up at once.
+ss = mhtest.ScriptServer(tmp, [
+    [{"send": "* OK [CAPABILITY IMAP4rev1] hi\r\n"},
+     {"expect": r"(\S+) LOGIN", "send": "{1} OK in\r\n"},
+     {"expect": r"(\S+) CAPABILITY",
+      "send": "* CAPABILITY IMAP4rev1\r\n{1} OK done\r\n"},
+     {"expect": r"(\S+) SELECT",
+      "send": "* 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\n{1} OK sel\r\n"},
+     {"expect": r"(\S+) UID FETCH",
+      "send": "* 1 FETCH (UID 5 FLAGS () RFC822.SIZE 100)\r\n{1} OK f\r\n"},
+     {"expect": r"(\S+) UID FETCH",
+      "send": "* 1 FETCH (UID 5 BODY[] {100}\r\nFrom: a@b\r\n"},
+     {"close": True}]])
+t0 = time.time()
+r = imapfetch(ss.port, "none", timeout=20)
+t.ok(r.returncode == 1 and "fail fetch 2:" in r.out and time.time() - t0 < 5,
+     "connection closed inside a literal: a connection error at once",
+     r.out + " %.1fs" % (time.time() - t0))
+t.ok(not re.search(r" complete$", r.out, re.M), "the cut message is not handed over as whole",
+     r.out)
+ss.stop()
+
 # --- mark seen, then drain: \Deleted + UID EXPUNGE ---------------------------
 dc.deliver("kim", b"From: x@y\r\nSubject: s\r\n\r\nhi\r\n")
 r = imapfetch(dc.imap, "starttls", action="seen", user="kim", pw="pw-kim")

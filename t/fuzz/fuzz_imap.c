@@ -18,6 +18,7 @@
 
 #include "../../fetchd/fetch.c"
 #include "../../fetchd/imap_deflate.c"
+#include "../../fetchd/imap_guard.c"
 #include "../../fetchd/fetch_imap.c"
 
 const struct fetcher fetch_pop3 = { .name = "POP3" };
