@@ -33,6 +33,7 @@ struct stream {
 	SSL			*ssl;
 	int			 timeout_ms;
 	int			 dead;		/* TLS start failed */
+	int			 eof;		/* the peer closed */
 	volatile sig_atomic_t	*cancel;
 	mailstream		*ms;
 	char			 err[256];
@@ -154,7 +155,9 @@ drv_read(mailstream_low *low, void *buf, size_t count)
 	ssize_t		 n;
 	int		 r;
 
-	if (st->dead)
+	/* Once the peer has closed, reading on is an error: libetpan reads
+	 * on after 0 inside a response and would spin (t/fuzz/fuzz_imap). */
+	if (st->dead || st->eof)
 		return -1;
 	if (count > INT_MAX)
 		count = INT_MAX;
@@ -169,6 +172,7 @@ drv_read(mailstream_low *low, void *buf, size_t count)
 			    ssl_retry(st, r, deadline, "reading");
 			if (r == 0) {
 				st_err(st, "connection closed by peer");
+				st->eof = 1;
 				return 0;
 			}
 			if (r == -1)
@@ -179,6 +183,7 @@ drv_read(mailstream_low *low, void *buf, size_t count)
 			return n;
 		if (n == 0) {
 			st_err(st, "connection closed by peer");
+			st->eof = 1;
 			return 0;
 		}
 		if (errno == EAGAIN || errno == EINTR) {
