@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "atomic.h"
 #include "queue.h"
 #include "queue_env.h"
 
@@ -70,24 +71,6 @@ name_of(char *buf, size_t len, const char *id, const char *suffix)
 	snprintf(buf, len, "%s%s", id, suffix);
 }
 
-static int
-write_fd(int fd, const void *buf, size_t len)
-{
-	const char	*p = buf;
-	ssize_t		 n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
 
 /* --- IDs ---------------------------------------------------------------- */
 
@@ -511,7 +494,7 @@ qwriter_write(struct qwriter *w, const void *buf, size_t len)
 {
 	if (w->failed || w->fd == -1)
 		return;
-	if (write_fd(w->fd, buf, len) == -1) {
+	if (write_all(w->fd, buf, len) == -1) {
 		w->failed = errno ? errno : EIO;
 		return;
 	}
@@ -574,7 +557,7 @@ qwriter_finish(struct qwriter *w, struct qmsg *m)
 	w->envfd = openat(writer_tmpdir(w), name, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC,
 	    w->dest == QDEST_QUEUE ? MODE_QUEUE_FILE : MODE_DROP_FILE);
-	if (w->envfd == -1 || write_fd(w->envfd, buf, len) == -1) {
+	if (w->envfd == -1 || write_all(w->envfd, buf, len) == -1) {
 		save = errno;
 		goto fail;
 	}
@@ -870,7 +853,7 @@ rewrite_env(struct queue *q, const struct qmsg *m)
 		return -1;
 	}
 	name_of(name, sizeof(name), m->id, ".env");
-	if (write_fd(fd, buf, len) == -1 || fdatasync(fd) == -1 ||
+	if (write_all(fd, buf, len) == -1 || fdatasync(fd) == -1 ||
 	    renameat(q->tmpfd, tmp, q->dirfd, name) == -1 ||
 	    fsync(q->dirfd) == -1) {
 		save = errno;
