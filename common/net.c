@@ -163,8 +163,8 @@ net_listen(const char *hostport, int backlog, char *err, size_t errlen)
 	return fd;
 }
 
-static long long
-now_ms(void)
+long long
+net_now_ms(void)
 {
 	struct timespec	 ts;
 
@@ -196,7 +196,7 @@ connect_one(const struct addrinfo *ai, const struct addrinfo *bindai,
 	if (errno != EINPROGRESS)
 		goto fail;
 	for (;;) {
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - net_now_ms()) <= 0) {
 			errno = ETIMEDOUT;
 			goto fail;
 		}
@@ -261,7 +261,7 @@ net_connect(const char *host, const char *port, const char *bindaddr,
 			return -1;
 		}
 	}
-	deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0x7fffffff);
+	deadline = net_now_ms() + (timeout_ms > 0 ? timeout_ms : 0x7fffffff);
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		bai = NULL;
 		if (bres != NULL) {

@@ -41,5 +41,7 @@ int	net_cidr_match(const char *cidr, const struct sockaddr *sa);
 int	net_cidr_valid(const char *cidr);
 
 int	net_set_nonblock(int fd, int on);
+/* Milliseconds on the monotonic clock, for deadlines. */
+long long net_now_ms(void);
 
 #endif

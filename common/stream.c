@@ -49,15 +49,6 @@ st_err(struct stream *st, const char *fmt, ...)
 	va_end(ap);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait until fd is ready for events or the deadline passes.  0 when ready
  * (or in error: the next read/write reports it), -1 on timeout or cancel.
@@ -75,7 +66,7 @@ wait_fd(struct stream *st, int fd, short events, long long deadline,
 			st_err(st, "cancelled while %s", what);
 			return -1;
 		}
-		left = deadline - now_ms();
+		left = deadline - net_now_ms();
 		if (left <= 0) {
 			st_err(st, "timeout after %d s %s",
 			    (st->timeout_ms + 999) / 1000, what);
@@ -97,7 +88,7 @@ wait_fd(struct stream *st, int fd, short events, long long deadline,
 static long long
 deadline_of(struct stream *st)
 {
-	return now_ms() + (st->timeout_ms > 0 ? st->timeout_ms : INT_MAX);
+	return net_now_ms() + (st->timeout_ms > 0 ? st->timeout_ms : INT_MAX);
 }
 
 /*
