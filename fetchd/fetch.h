@@ -170,4 +170,37 @@ int		 fetch_fail(struct fetch_conn *fc, int code, const char *fmt,
 int		 fetch_uid_ok(const char *s, size_t len);
 void		 fetch_list_free(struct fetch_list *ml);
 
+/* --- OAuth2 (auth xoauth2 | oauthbearer) ---------------------------------- */
+
+#define FETCH_SASL_MAX	8192		/* octets of a SASL response */
+
+/* The poll asks for XOAUTH2 or OAUTHBEARER. */
+int		 fetch_oauth(const struct fetch_server *srv);
+/*
+ * The user's access token in *token (owned by the account, valid until the
+ * next call), the account file loaded on first use.  force: a new token
+ * even if the cached one looks fresh (the server refused it).  PS_SUCCESS,
+ * or PS_AUTHFAIL (account file unusable, refresh token refused) or PS_ERROR
+ * (token endpoint unreachable: try later) with fc->err; never a secret in
+ * fc->err.
+ */
+int		 fetch_oauth_token(struct fetch_conn *fc,
+		    const struct fetch_server *srv, int force,
+		    const char **token);
+/*
+ * The base64 initial response of srv's mechanism (RFC 7628 for
+ * OAUTHBEARER, Google's XOAUTH2) in a fresh buffer that the caller wipes
+ * (explicit_bzero) and frees.  NULL with fc->err on a user name or token
+ * that would break the framing.
+ */
+char		*fetch_oauth_response(struct fetch_conn *fc,
+		    const struct fetch_server *srv, const char *token);
+/* The mechanism's name ("XOAUTH2", "OAUTHBEARER") and its answer to the
+ * server's error challenge (RFC 7628 3.2.3: %x01, base64; XOAUTH2: empty). */
+const char	*fetch_oauth_mech(const struct fetch_server *srv);
+const char	*fetch_oauth_abort(const struct fetch_server *srv);
+/* The server's base64 error challenge as printable text into out. */
+void		 fetch_oauth_challenge(const char *b64, char *out,
+		    size_t outsz);
+
 #endif

@@ -68,6 +68,7 @@ struct imap_priv {
 	char		 prefix[FETCH_UID_MAX / 2];	/* folder part of uids */
 	struct imap_trace tx, rx;
 	int		 sasl;		/* AUTHENTICATE under way: mask */
+	const char	*token;		/* OAuth2: the account's, not ours */
 };
 
 /* --- trace ---------------------------------------------------------------- */
@@ -345,6 +346,151 @@ imap_starttls(struct fetch_conn *fc, const struct fetch_server *srv)
 	return imap_capability(fc);
 }
 
+/*
+ * AUTHENTICATE XOAUTH2 / OAUTHBEARER (RFC 7628) on libetpan's stream:
+ * mailimap_authenticate() goes through Cyrus SASL, which has neither
+ * mechanism.  The response goes with the command when the server offers
+ * SASL-IR, else after its empty challenge; a challenge after the response
+ * is the server's error document, answered as the mechanism wants so that
+ * the tagged NO follows.  Every response is written private, so the trace
+ * shows "****" in its place.  PS_SUCCESS, PS_AUTHFAIL (a tagged NO, with
+ * the reply and the error document in fc->err), PS_SOCKET, PS_PROTOCOL.
+ */
+#define IMAP_SASL_LINES	64	/* untagged lines tolerated meanwhile */
+
+static int
+imap_sasl_send(struct fetch_conn *fc, const char *s, int secret)
+{
+	struct imap_priv *ip = fc->priv;
+	mailstream	 *ms = ip->imap->imap_stream;
+	size_t		  len = strlen(s);
+	int		  bad;
+
+	if (secret)
+		mailstream_set_privacy(ms, 0);
+	bad = (len > 0 && mailstream_write(ms, s, len) != (ssize_t)len) ||
+	    mailstream_write(ms, "\r\n", 2) != 2 || mailstream_flush(ms) == -1;
+	if (secret)
+		mailstream_set_privacy(ms, 1);
+	if (bad)
+		return imap_fail(fc, MAILIMAP_ERROR_STREAM, "AUTHENTICATE");
+	return PS_SUCCESS;
+}
+
+static int
+imap_sasl_oauth(struct fetch_conn *fc, const struct fetch_server *srv,
+    const char *token)
+{
+	struct imap_priv *ip = fc->priv;
+	const char	 *mech = fetch_oauth_mech(srv);
+	char		 *resp, *line, cmd[64], chal[256], reply[256];
+	int		  ir = imap_has(ip, "SASL-IR"), sent = 0, answered = 0;
+	int		  i, r = PS_PROTOCOL;
+	size_t		  n;
+
+	if ((resp = fetch_oauth_response(fc, srv, token)) == NULL)
+		return PS_AUTHFAIL;
+	chal[0] = '\0';
+	fc->turns++;
+	snprintf(cmd, sizeof(cmd), "AUTHENTICATE %s%s", mech, ir ? " " : "");
+	if (mailimap_send_current_tag(ip->imap) != MAILIMAP_NO_ERROR ||
+	    mailstream_write(ip->imap->imap_stream, cmd, strlen(cmd)) !=
+	    (ssize_t)strlen(cmd) ||
+	    /* on its own, so that the trace shows it before the "****" */
+	    (ir && mailstream_flush(ip->imap->imap_stream) == -1)) {
+		r = imap_fail(fc, MAILIMAP_ERROR_STREAM, "AUTHENTICATE");
+		goto out;
+	}
+	if ((r = imap_sasl_send(fc, ir ? resp : "", ir)) != PS_SUCCESS)
+		goto out;
+	sent = ir;
+	for (i = 0; i < IMAP_SASL_LINES; i++) {
+		if ((line = mailimap_read_line(ip->imap)) == NULL) {
+			r = imap_fail(fc, MAILIMAP_ERROR_STREAM,
+			    "AUTHENTICATE");
+			goto out;
+		}
+		if (line[0] == '*')
+			continue;
+		if (line[0] == '+') {
+			line += line[1] == ' ' ? 2 : 1;
+			if (!sent) {
+				/* the empty challenge: now the response */
+				fc->turns++;
+				if ((r = imap_sasl_send(fc, resp, 1)) !=
+				    PS_SUCCESS)
+					goto out;
+				sent = 1;
+				continue;
+			}
+			if (answered) {
+				/* a second error challenge: cancel */
+				r = imap_sasl_send(fc, "*", 0);
+				if (r != PS_SUCCESS)
+					goto out;
+				continue;
+			}
+			fetch_oauth_challenge(line, chal, sizeof(chal));
+			fc->turns++;
+			if ((r = imap_sasl_send(fc, fetch_oauth_abort(srv),
+			    1)) != PS_SUCCESS)
+				goto out;
+			answered = 1;
+			continue;
+		}
+		/* The tagged reply: "tag OK|NO|BAD text". */
+		line += strcspn(line, " ");
+		line += strspn(line, " ");
+		n = strcspn(line, "\r\n");
+		snprintf(reply, sizeof(reply), "%.*s", (int)n, line);
+		for (n = 0; reply[n] != '\0'; n++)
+			if ((unsigned char)reply[n] < 0x20 || reply[n] == 0x7f)
+				reply[n] = '?';
+		if (strncasecmp(reply, "OK", 2) == 0 && sent) {
+			ip->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+			r = PS_SUCCESS;
+		} else
+			r = imap_err(fc, strncasecmp(reply, "NO", 2) == 0 ?
+			    PS_AUTHFAIL : PS_PROTOCOL, "AUTHENTICATE %s as %s "
+			    "at %s failed: %s%s%s%s", mech,
+			    srv->user->remotename, srv->host, reply,
+			    chal[0] != '\0' ? " (server said " : "", chal,
+			    chal[0] != '\0' ? ")" : "");
+		goto out;
+	}
+	r = imap_err(fc, PS_PROTOCOL, "AUTHENTICATE %s: no tagged reply from "
+	    "%s", mech, srv->host);
+out:
+	explicit_bzero(resp, strlen(resp));
+	free(resp);
+	return r;
+}
+
+/*
+ * OAuth2 login: the token fetched before connecting; when the server
+ * refuses it (expired or revoked early), one new token and one more try
+ * in the same session, then the refusal is the poll's error.
+ */
+static int
+imap_oauth_login(struct fetch_conn *fc, const struct fetch_server *srv)
+{
+	struct imap_priv *ip = fc->priv;
+	const char	 *mech = fetch_oauth_mech(srv);
+	int		  r;
+
+	if (!imap_caps(ip) || !mailimap_has_authentication(ip->imap, mech))
+		return imap_err(fc, PS_AUTHFAIL, "%s offers no AUTH=%s (auth "
+		    "%s)", srv->host, mech, rc_auth_name(srv->poll->auth));
+	if ((r = imap_sasl_oauth(fc, srv, ip->token)) != PS_AUTHFAIL)
+		return r;
+	log_warnx("%s", fc->err);
+	log_info("getting a new OAuth2 access token for %s at %s",
+	    srv->user->remotename, srv->host);
+	if ((r = fetch_oauth_token(fc, srv, 1, &ip->token)) != PS_SUCCESS)
+		return r;
+	return imap_sasl_oauth(fc, srv, ip->token);
+}
+
 static int
 imap_login(struct fetch_conn *fc, const struct fetch_server *srv)
 {
@@ -352,12 +498,12 @@ imap_login(struct fetch_conn *fc, const struct fetch_server *srv)
 	const struct rc_user	*u = srv->user;
 	int			 r;
 
+	if (fetch_oauth(srv))
+		return imap_oauth_login(fc, srv);
 	if (u->password == NULL)
 		return imap_err(fc, PS_AUTHFAIL, "no password for %s at %s",
 		    u->remotename, srv->host);
-	if (srv->poll != NULL && (srv->poll->auth == RC_AUTH_XOAUTH2 ||
-	    srv->poll->auth == RC_AUTH_OAUTHBEARER || srv->poll->auth ==
-	    RC_AUTH_APOP))
+	if (srv->poll != NULL && srv->poll->auth == RC_AUTH_APOP)
 		return imap_err(fc, PS_AUTHFAIL, "auth %s is not available "
 		    "for IMAP", rc_auth_name(srv->poll->auth));
 	fc->turns++;
@@ -469,6 +615,10 @@ imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 	if ((ip = calloc(1, sizeof(*ip))) == NULL)
 		return imap_err(fc, PS_UNDEFINED, "out of memory");
 	fc->priv = ip;
+	/* OAuth2: the token first, so a refused one costs no connection. */
+	if (fetch_oauth(srv) &&
+	    (r = fetch_oauth_token(fc, srv, 0, &ip->token)) != PS_SUCCESS)
+		return r;
 	if ((fd = net_connect(srv->host, srv->port, NULL, srv->timeout_ms,
 	    NULL, 0, err, sizeof(err))) == -1)
 		return imap_err(fc, PS_SOCKET, "%s", err);

@@ -36,6 +36,9 @@ struct pop3 {
 	int		 pipelining;
 	int		 stls;
 	int		 listed;	/* LIST and UIDL already sent */
+	int		 capa;		/* CAPA answered */
+	int		 sasl_xoauth2, sasl_oauthbearer; /* CAPA SASL lists */
+	const char	*token;		/* OAuth2: the account's, not ours */
 	int		 committed;
 	char		 line[POP3_LINE_MAX + 2];
 	char		 trace[POP3_TRACE_MAX];
@@ -162,21 +165,42 @@ parse_ulong(const char *s, char **end, unsigned long max, unsigned long *out)
 /* ---- opening: libetpan -------------------------------------------------- */
 
 static void
+read_sasl(struct pop3 *p, clist *mechs)
+{
+	clistiter	*it;
+	const char	*m;
+
+	for (it = mechs != NULL ? clist_begin(mechs) : NULL; it != NULL;
+	    it = clist_next(it)) {
+		if ((m = clist_content(it)) == NULL)
+			continue;
+		if (strcasecmp(m, "XOAUTH2") == 0)
+			p->sasl_xoauth2 = 1;
+		else if (strcasecmp(m, "OAUTHBEARER") == 0)
+			p->sasl_oauthbearer = 1;
+	}
+}
+
+static void
 read_capa(struct pop3 *p)
 {
 	clist		*caps = NULL;
 	clistiter	*it;
 	struct mailpop3_capa *c;
 
-	p->pipelining = p->stls = 0;
+	p->pipelining = p->stls = p->capa = 0;
+	p->sasl_xoauth2 = p->sasl_oauthbearer = 0;
 	if (mailpop3_capa(p->mp, &caps) != MAILPOP3_NO_ERROR)
 		return;		/* RFC 1939 server: no extensions */
+	p->capa = 1;
 	for (it = clist_begin(caps); it != NULL; it = clist_next(it)) {
 		c = clist_content(it);
 		if (strcasecmp(c->cap_name, "PIPELINING") == 0)
 			p->pipelining = 1;
 		else if (strcasecmp(c->cap_name, "STLS") == 0)
 			p->stls = 1;
+		else if (strcasecmp(c->cap_name, "SASL") == 0)
+			read_sasl(p, c->cap_param);
 	}
 	mailpop3_capa_resp_free(caps);
 }
@@ -196,20 +220,150 @@ etpan_fail(struct fetch_conn *fc, struct pop3 *p, int r, int code,
 	    resp != NULL && *resp != '\0' ? resp : "(no reply text)");
 }
 
+/*
+ * AUTH XOAUTH2 / OAUTHBEARER (RFC 5034, RFC 7628) on our own layer:
+ * libetpan's mailpop3_auth() goes through Cyrus SASL, which has neither.
+ * The initial response goes with the command when the line stays within
+ * RFC 5034's 255 octets, else after the server's empty challenge.  A
+ * challenge after the response is the server's error document, answered
+ * as the mechanism wants so that the -ERR follows.  PS_SUCCESS,
+ * PS_AUTHFAIL (-ERR, in fc->err with the error document), PS_LOCKBUSY,
+ * PS_SOCKET, PS_PROTOCOL.
+ */
+#define POP3_AUTH_LINE	255	/* RFC 5034 section 4 */
+
+static int
+pop3_sasl_oauth(struct fetch_conn *fc, struct pop3 *p,
+    const struct fetch_server *srv, const char *token)
+{
+	const char	*mech = fetch_oauth_mech(srv), *l;
+	char		*resp, chal[256], cmd[64];
+	int		 sent, answered = 0, i, r = PS_PROTOCOL;
+	ssize_t		 n;
+
+	if ((resp = fetch_oauth_response(fc, srv, token)) == NULL)
+		return PS_AUTHFAIL;
+	chal[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "AUTH %s", mech);
+	sent = strlen(cmd) + 1 + strlen(resp) + 2 <= POP3_AUTH_LINE;
+	if (sent) {
+		char	 shown[sizeof(cmd) + 2];
+
+		/* the payload's place, which the trace shows as "****" */
+		snprintf(shown, sizeof(shown), "%s x", cmd);
+		log_trace("POP3", '>', 0, shown, strlen(shown));
+		if (stream_printf(p->st, "%s %s\r\n", cmd, resp) == -1) {
+			r = stream_fail(fc, p, "AUTH");
+			goto out;
+		}
+	} else {
+		log_trace("POP3", '>', 0, cmd, strlen(cmd));
+		if (stream_printf(p->st, "%s\r\n", cmd) == -1) {
+			r = stream_fail(fc, p, "AUTH");
+			goto out;
+		}
+	}
+	if (send_batch(fc, p, "AUTH") != 0) {
+		r = PS_SOCKET;
+		goto out;
+	}
+	for (i = 0; i < 4; i++) {
+		n = stream_getline(p->st, p->line, sizeof(p->line));
+		if (n == STREAM_TOOLONG) {
+			r = fetch_fail(fc, PS_PROTOCOL, "POP3 AUTH: reply line "
+			    "too long");
+			goto out;
+		}
+		if (n < 0) {
+			r = stream_fail(fc, p, "AUTH");
+			goto out;
+		}
+		log_trace("POP3", '<', 0, p->line, (size_t)n);
+		if (strncmp(p->line, "+OK", 3) == 0 && sent) {
+			r = PS_SUCCESS;
+			goto out;
+		}
+		if (strncmp(p->line, "-ERR", 4) == 0) {
+			r = fetch_fail(fc, strstr(p->line, "[IN-USE]") != NULL ?
+			    PS_LOCKBUSY : PS_AUTHFAIL, "POP3 AUTH %s as %s at "
+			    "%s failed: %.300s%s%s%s", mech,
+			    srv->user->remotename, srv->host, p->line,
+			    chal[0] != '\0' ? " (server said " : "", chal,
+			    chal[0] != '\0' ? ")" : "");
+			goto out;
+		}
+		if (p->line[0] != '+' || (p->line[1] != ' ' &&
+		    p->line[1] != '\0'))
+			break;
+		l = p->line[1] == ' ' ? p->line + 2 : p->line + 1;
+		if (!sent) {
+			/* the empty challenge: now the response */
+			log_trace("POP3", '>', TRACE_SECRET, "", 0);
+			r = stream_printf(p->st, "%s\r\n", resp);
+			sent = 1;
+		} else if (!answered) {
+			fetch_oauth_challenge(l, chal, sizeof(chal));
+			log_trace("POP3", '>', TRACE_SECRET, "", 0);
+			r = stream_printf(p->st, "%s\r\n",
+			    fetch_oauth_abort(srv));
+			answered = 1;
+		} else {
+			log_trace("POP3", '>', 0, "*", 1);
+			r = stream_printf(p->st, "*\r\n");	/* cancel */
+		}
+		if (r == -1 || send_batch(fc, p, "AUTH") != 0) {
+			r = stream_fail(fc, p, "AUTH");
+			goto out;
+		}
+	}
+	r = fetch_fail(fc, PS_PROTOCOL, "POP3 AUTH %s: bad reply '%.200s'",
+	    mech, p->line);
+out:
+	explicit_bzero(resp, strlen(resp));
+	free(resp);
+	return r;
+}
+
+/*
+ * OAuth2 login: the token fetched before connecting; when the server
+ * refuses it, one new token and one more AUTH in the same session, then
+ * the refusal is the poll's error.
+ */
+static int
+pop3_oauth_login(struct fetch_conn *fc, struct pop3 *p,
+    const struct fetch_server *srv)
+{
+	const char	*mech = fetch_oauth_mech(srv);
+	int		 r;
+
+	if (p->capa && !(srv->poll->auth == RC_AUTH_XOAUTH2 ?
+	    p->sasl_xoauth2 : p->sasl_oauthbearer))
+		return fetch_fail(fc, PS_AUTHFAIL, "%s offers no SASL %s "
+		    "(auth %s)", srv->host, mech,
+		    rc_auth_name(srv->poll->auth));
+	mailpop3_set_logger(p->mp, NULL, NULL);
+	if ((r = pop3_sasl_oauth(fc, p, srv, p->token)) != PS_AUTHFAIL)
+		return r;
+	log_warnx("%s", fc->err);
+	log_info("getting a new OAuth2 access token for %s at %s",
+	    srv->user->remotename, srv->host);
+	if ((r = fetch_oauth_token(fc, srv, 1, &p->token)) != PS_SUCCESS)
+		return r;
+	return pop3_sasl_oauth(fc, p, srv, p->token);
+}
+
 static int
 pop3_auth(struct fetch_conn *fc, struct pop3 *p, const struct fetch_server *srv)
 {
 	const struct rc_user	*u = srv->user;
 	int			 r;
 
+	if (fetch_oauth(srv))
+		return pop3_oauth_login(fc, p, srv);
 	if (u->password == NULL)
 		return fetch_fail(fc, PS_AUTHFAIL, "no password for %s at %s",
 		    u->remotename, srv->host);
 	switch (srv->poll->auth) {
-	case RC_AUTH_XOAUTH2:
-	case RC_AUTH_OAUTHBEARER:
-		return fetch_fail(fc, PS_AUTHFAIL, "POP3 'auth %s' is not "
-		    "implemented by fetchd", rc_auth_name(srv->poll->auth));
 	case RC_AUTH_APOP:
 		if (p->mp->pop3_timestamp == NULL)
 			return fetch_fail(fc, PS_AUTHFAIL, "APOP: the server's "
@@ -317,6 +471,10 @@ pop3_open(struct fetch_conn *fc, const struct fetch_server *srv)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return fetch_fail(fc, PS_UNDEFINED, "out of memory");
 	fc->priv = p;
+	/* OAuth2: the token first, so a refused one costs no connection. */
+	if (fetch_oauth(srv) &&
+	    (r = fetch_oauth_token(fc, srv, 0, &p->token)) != PS_SUCCESS)
+		return r;
 	fd = net_connect(srv->host, srv->port, NULL, srv->timeout_ms, NULL, 0,
 	    err, sizeof(err));
 	if (fd == -1)

@@ -22,6 +22,8 @@
  * defaults and the command-line overrides, exactly as fetchmail's
  * load_params() does.  After rc_finish() every RC_UNSET flag has become
  * RC_YES or RC_NO and every user has remotename, localnames and smtphosts.
+ * rc_finish() also refuses what only the merged entry shows: auth xoauth2
+ * or oauthbearer without an oauth2file, or with TLS turned off.
  */
 #ifndef FETCHD_RCFILE_H
 #define FETCHD_RCFILE_H
@@ -30,6 +32,8 @@
 #include <sys/stat.h>
 
 #include "status.h"
+
+struct oauth2_account;
 
 #define RC_MAX_FILE	(1024 * 1024)	/* bytes in one rc file */
 #define RC_MAX_TOKEN	4096		/* bytes in one word or string */
@@ -92,6 +96,12 @@ struct rc_user {
 	char		*smtpname;	/* RCPT TO address, "user@domain" */
 	char		*mda;		/* deliver through this command */
 	char		*oauth2file;	/* auth xoauth2|oauthbearer account file */
+	/*
+	 * With auth xoauth2|oauthbearer, rc_finish() allocates this empty;
+	 * the fetchers load the account into it when first needed and its
+	 * access token stays cached there from poll to poll.
+	 */
+	struct oauth2_account *oauth2;
 	char		*properties;	/* free text, kept for --configdump */
 	char		*sslcertfile;	/* CA file (absolute) */
 	char		*sslcertpath;	/* CA directory (absolute) */

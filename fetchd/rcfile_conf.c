@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "oauth2.h"
 #include "rcfile.h"
 #include "rcfile_lex.h"
 
@@ -113,6 +114,10 @@ rc_user_free(struct rc_user *u)
 	free(u->smtpname);
 	free(u->mda);
 	free(u->oauth2file);
+	if (u->oauth2 != NULL) {
+		oauth2_free(u->oauth2);		/* wipes the tokens */
+		free(u->oauth2);
+	}
 	free(u->properties);
 	free(u->sslcertfile);
 	free(u->sslcertpath);
@@ -492,6 +497,56 @@ finish_run(struct rc_run *run, const struct rc_run *cmd,
 	}
 }
 
+static int
+oauth_auth(enum rc_auth a)
+{
+	return a == RC_AUTH_XOAUTH2 || a == RC_AUTH_OAUTHBEARER;
+}
+
+/*
+ * OAuth2 needs its account file and TLS; an oauth2file with another auth
+ * would be silently unused.  Checked on the merged entry, since "defaults"
+ * or the command line may give auth and the user block the file.
+ */
+static int
+check_oauth(const struct rc_config *cfg, struct rc_poll *p, char *err,
+    size_t errlen)
+{
+	struct rc_user	*u;
+	const char	*what;
+	char		 where[64];
+	size_t		 i;
+	int		 line, oauth = oauth_auth(p->auth);
+
+	for (i = 0; i < p->nusers; i++) {
+		u = &p->users[i];
+		what = NULL;
+		if (oauth && u->oauth2file == NULL)
+			what = "needs an oauth2file \"/path/file\" in the "
+			    "user options";
+		else if (oauth && u->sslproto != NULL && u->sslproto[0] == '\0')
+			what = "needs TLS (sslproto '' turns it off)";
+		else if (!oauth && u->oauth2file != NULL)
+			what = "does not use an oauth2file (auth xoauth2 or "
+			    "oauthbearer does)";
+		if (what != NULL) {
+			line = u->line != 0 ? u->line : p->line;
+			if (line != 0)
+				snprintf(where, sizeof(where), ":%d", line);
+			else
+				snprintf(where, sizeof(where), " (poll %.40s)",
+				    p->name);
+			snprintf(err, errlen, "%s%s: auth %s %s",
+			    cfg->path != NULL ? cfg->path : "fetchd", where,
+			    rc_auth_name(p->auth), what);
+			return -1;
+		}
+		if (oauth && u->oauth2 == NULL)
+			u->oauth2 = rc_xcalloc(1, sizeof(*u->oauth2));
+	}
+	return 0;
+}
+
 int
 rc_finish(struct rc_config *cfg, const struct rc_poll *cmd,
     const struct rc_run *cmdrun, const struct rc_env *env, char *err,
@@ -500,8 +555,6 @@ rc_finish(struct rc_config *cfg, const struct rc_poll *cmd,
 	struct rc_poll	*p;
 	size_t		 i;
 
-	(void)err;
-	(void)errlen;
 	for (i = 0; i < cfg->npolls; i++) {
 		p = &cfg->polls[i];
 		/* a poll without user options is one user: the invoker */
@@ -515,6 +568,8 @@ rc_finish(struct rc_config *cfg, const struct rc_poll *cmd,
 		if (cmd != NULL)
 			merge_poll(p, cmd, 1);
 		finish_poll(p, env);
+		if (check_oauth(cfg, p, err, errlen) == -1)
+			return PS_SYNTAX;
 	}
 	if (cfg->defaults != NULL) {
 		rc_poll_free(cfg->defaults);

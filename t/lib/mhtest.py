@@ -517,7 +517,11 @@ class Dovecot:
     cert=/key= (else issued by `ca` for 127.0.0.1 and "localhost",
     hostname; a CA is made under tmp when none is given), compress=True
     loads imap_zlib (COMPRESS=DEFLATE), hostname="mail.test",
-    extra="raw dovecot.conf lines".  Plaintext logins are allowed on the
+    extra="raw dovecot.conf lines", oauth2="http://.../introspect" adds
+    AUTH XOAUTH2 and OAUTHBEARER checked by Dovecot's oauth2 passdb
+    against that RFC 7662 introspection endpoint (POST token=...; the
+    answer's "active" must be true and "username" the login name; see
+    introspection.Introspection).  Plaintext logins are allowed on the
     plain ports (disable_plaintext_auth = no) so that tests can show that
     the client, not the server, refuses to send a password in clear.
     AUTH mechanisms: PLAIN and LOGIN (apop=True adds APOP; passwords are
@@ -530,7 +534,7 @@ class Dovecot:
 
     def __init__(self, tmp, users=None, ca=None, ssl=True, cert=None,
                  key=None, compress=False, hostname="mail.test",
-                 name="dovecot", extra="", apop=False):
+                 name="dovecot", extra="", apop=False, oauth2=None):
         import pwd
         self.host = "127.0.0.1"
         self.dir = os.path.join(tmp, name)
@@ -598,6 +602,22 @@ class Dovecot:
                 if sport else ("  inet_listener %ss {\n    port = 0\n  }\n"
                                % proto)
             return s
+        mechs = "plain login" + (" apop" if apop else "")
+        oauth = ""
+        if oauth2:
+            args = os.path.join(self.dir, "oauth2.conf.ext")
+            with open(args, "w") as f:
+                f.write("introspection_mode = post\n"
+                        "introspection_url = %s\n"
+                        "force_introspection = yes\n"
+                        "username_attribute = username\n"
+                        "active_attribute = active\n"
+                        "active_value = true\n" % oauth2)
+            os.chmod(args, 0o644)
+            mechs += " xoauth2 oauthbearer"
+            oauth = ("passdb {\n  driver = oauth2\n"
+                     "  mechanisms = xoauth2 oauthbearer\n"
+                     "  args = %s\n}\n" % args)
         zlib = ""
         if compress:
             zlib = ("mail_plugins = $mail_plugins zlib\n"
@@ -619,11 +639,11 @@ default_login_user = {login}
 first_valid_uid = 1
 first_valid_gid = 1
 disable_plaintext_auth = no
-auth_mechanisms = plain login{" apop" if apop else ""}
+auth_mechanisms = {mechs}
 auth_verbose = yes
 auth_cache_size = 0
 auth_failure_delay = 0
-{ssl_conf}passdb {{
+{ssl_conf}{oauth}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {self.passwd}
 }}

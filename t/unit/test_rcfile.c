@@ -371,8 +371,8 @@ server_options(void **state)
 	    "  aka a.example b.example localdomains lan\n"
 	    "  bad-header reject no dns no checkalias\n"
 	    "  user u there sslproto '' sslcertfile ca.pem no sslcertck ssl\n"
-	    "  idle dropdelivered stripcr limit 100000 oauth2file tok\n"
-	    "poll x auth xoauth2 no envelope user v there\n");
+	    "  idle dropdelivered stripcr limit 100000\n"
+	    "poll x auth xoauth2 no envelope user v there oauth2file tok\n");
 	p = &cfg.polls[0];
 	assert_string_equal(rc_poll_host(p), "127.0.0.1");
 	assert_int_equal(p->port, 1110);
@@ -385,7 +385,7 @@ server_options(void **state)
 	assert_int_equal(p->akas.n, 2);
 	assert_string_equal(p->users[0].sslproto, "");
 	assert_string_equal(p->users[0].sslcertfile, "/etc/ca.pem");
-	assert_string_equal(p->users[0].oauth2file, "/etc/tok");
+	assert_string_equal(cfg.polls[1].users[0].oauth2file, "/etc/tok");
 	assert_int_equal(p->users[0].sslcertck, RC_NO);
 	assert_int_equal(p->users[0].limit, 100000);
 	assert_int_equal(cfg.polls[1].auth, RC_AUTH_XOAUTH2);
@@ -395,6 +395,61 @@ server_options(void **state)
 	assert_int_equal(p->auth, RC_AUTH_APOP);
 	assert_int_equal(p->users[0].stripcr, RC_YES);
 	assert_int_equal(cfg.polls[1].envelope_on, RC_NO);
+	/* the account is loaded by the fetcher, when first needed */
+	assert_non_null(cfg.polls[1].users[0].oauth2);
+	assert_null(p->users[0].oauth2);
+	rc_free(&cfg);
+}
+
+/* rc_finish() fails with err holding want. */
+static void
+finish_fails(const char *text, const char *want)
+{
+	struct rc_config cfg;
+	int		 rv;
+
+	parse_ok(&cfg, text);
+	assert_int_equal(rc_select(&cfg, NULL, 0, errbuf, sizeof(errbuf)),
+	    PS_SUCCESS);
+	errbuf[0] = '\0';
+	rv = rc_finish(&cfg, NULL, NULL, &env_eddy, errbuf, sizeof(errbuf));
+	if (rv != PS_SYNTAX || strstr(errbuf, want) == NULL)
+		fail_msg("for %s\n  got (%d) '%s'\n  want '%s'", text, rv,
+		    errbuf, want);
+	rc_free(&cfg);
+}
+
+static void
+oauth2_rules(void **state)
+{
+	struct rc_config cfg;
+	struct rc_poll	 cmd;
+
+	finish_fails("poll a proto IMAP auth xoauth2\n\n  user u is v here\n",
+	    "/etc/rc:3: auth xoauth2 needs an oauth2file");
+	finish_fails("poll a auth oauthbearer\n",
+	    "/etc/rc:1: auth oauthbearer needs an oauth2file");
+	finish_fails("defaults auth xoauth2\npoll a\n  user u oauth2file f\n"
+	    "  sslproto ''\n", "/etc/rc:3: auth xoauth2 needs TLS");
+	finish_fails("poll a proto POP3\n  user u oauth2file f\n",
+	    "/etc/rc:2: auth any does not use an oauth2file");
+	finish_fails("poll a auth password user u oauth2file f\n",
+	    "auth password does not use an oauth2file");
+
+	/* defaults give auth and file; the command line may give auth */
+	parse_ok(&cfg, "defaults auth oauthbearer oauth2file acct\n"
+	    "poll a user u\npoll b user w oauth2file /b\n");
+	finish_ok(&cfg, NULL);
+	assert_string_equal(cfg.polls[0].users[0].oauth2file, "/etc/acct");
+	assert_string_equal(cfg.polls[1].users[0].oauth2file, "/b");
+	assert_non_null(cfg.polls[0].users[0].oauth2);
+	assert_non_null(cfg.polls[1].users[0].oauth2);
+	rc_free(&cfg);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.auth = RC_AUTH_XOAUTH2;
+	parse_ok(&cfg, "poll a user u oauth2file /f\n");
+	finish_ok(&cfg, &cmd);
+	assert_int_equal(cfg.polls[0].auth, RC_AUTH_XOAUTH2);
 	rc_free(&cfg);
 }
 
@@ -647,6 +702,7 @@ main(void)
 		cmocka_unit_test(defaults_entry),
 		cmocka_unit_test(command_line_overrides),
 		cmocka_unit_test(server_options),
+		cmocka_unit_test(oauth2_rules),
 		cmocka_unit_test(malformed_files),
 		cmocka_unit_test(bounded_input),
 		cmocka_unit_test(unimplemented_keywords),
