@@ -27,7 +27,10 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) libetpan 2>/dev/null)
 # objects we use need only liblockfile and Cyrus SASL.  (libetpan.pc's
 # --static list carries Debian's no-PIE link specs, so it is not used.)
 ETPAN_LIBS := -Wl,-Bstatic -letpan -Wl,-Bdynamic -llockfile -lsasl2
-PKG_LIBS := $(shell pkg-config --libs openssl libcurl jansson 2>/dev/null) $(ETPAN_LIBS) -lz
+PKG_LIBS := $(shell pkg-config --libs openssl 2>/dev/null) $(ETPAN_LIBS) -lz
+# Only mtad-oauth2 (and tests) link libcurl and jansson: the daemons run it
+# (common/oauth2_exec.c), and an accidental use in a daemon fails the link.
+HTTP_LIBS := $(shell pkg-config --libs libcurl jansson 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS	?= -O2 -g
@@ -41,7 +44,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 # Every .c in a program directory that does not hold a main() goes into that
 # program's library, so a new module needs no Makefile edit.
-MTAD_MAINS	:= mtad/mtad.c mtad/mtactl.c mtad/sendmail.c
+MTAD_MAINS	:= mtad/mtad.c mtad/mtactl.c mtad/sendmail.c mtad/oauth2_main.c
 FETCHD_MAINS	:= fetchd/fetchd.c
 COMMON_SRC	:= $(wildcard common/*.c)
 MTAD_SRC	:= $(filter-out $(MTAD_MAINS),$(wildcard mtad/*.c))
@@ -59,6 +62,7 @@ LIBFETCHD	:= $(O)/fetchd/libfetchd.a
 PROGS := $(if $(wildcard mtad/mtad.c),$(B)/mtad/mtad) \
 	 $(if $(wildcard mtad/mtactl.c),$(B)/mtad/mtactl) \
 	 $(if $(wildcard mtad/sendmail.c),$(B)/mtad/mtad-sendmail) \
+	 $(if $(wildcard mtad/oauth2_main.c),$(B)/mtad/mtad-oauth2) \
 	 $(if $(wildcard fetchd/fetchd.c),$(B)/fetchd/fetchd)
 # Unit test binaries stay under the object dir: never in the source tree,
 # where prove -r t/ would pick up stale ones.
@@ -91,6 +95,10 @@ $(B)/mtad/mtad: $(O)/mtad/mtad.o $(PROG_LIBS)
 $(B)/mtad/mtactl: $(O)/mtad/mtactl.o $(PROG_LIBS)
 $(B)/mtad/mtad-sendmail: $(O)/mtad/sendmail.o $(PROG_LIBS)
 $(B)/fetchd/fetchd: $(O)/fetchd/fetchd.o $(PROG_LIBS)
+$(B)/mtad/mtad-oauth2: $(O)/mtad/oauth2_main.o $(PROG_LIBS)
+$(B)/mtad/mtad-oauth2: PKG_LIBS += $(HTTP_LIBS)
+# Where the daemons look for mtad-oauth2 when it is not beside them.
+$(O)/common/oauth2_exec.o: ALL_CFLAGS += -DMAILHUB_BINDIR='"$(BINDIR)"'
 $(PROGS):
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
@@ -101,7 +109,7 @@ TEST_PROGS := $(patsubst t/common/%.c,$(B)/t/common/%,$(wildcard t/common/*.c))
 units: $(TEST_PROGS)
 $(B)/t/common/%: $(O)/t/common/%.o $(PROG_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS) $(HTTP_LIBS)
 
 # Every fuzz harness again, with a plain main() (t/fuzz/driver.c) instead of
 # libFuzzer: t/fuzz/regress.t replays each corpus through them.  Like the
@@ -110,11 +118,11 @@ FUZZ_REGRESS := $(patsubst t/fuzz/fuzz_%.c,$(B)/t/fuzz/fuzz_%,$(wildcard t/fuzz/
 units: $(FUZZ_REGRESS)
 $(B)/t/fuzz/fuzz_%: $(O)/t/fuzz/fuzz_%.o $(O)/t/fuzz/driver.o $(LIBMAILHUB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(HTTP_LIBS)
 
 $(O)/t/unit/%.t: $(O)/t/unit/test_%.o $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS) $(PKG_LIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(call obj,$(UNIT_HELPER_SRC)) $(PROG_LIBS) $(PKG_LIBS) $(HTTP_LIBS) $(CMOCKA_LIBS)
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
@@ -190,9 +198,10 @@ install: all
 	    $(D)$(DOCDIR)/rc $(D)$(UNITDIR) $(D)$(SYSCONFDIR)/ppp/ip-up.d \
 	    $(D)$(SYSCONFDIR)/ppp/ip-down.d \
 	    $(D)$(SYSCONFDIR)/NetworkManager/dispatcher.d
-	for p in $(filter $(B)/mtad/%,$(PROGS)); do \
+	for p in $(filter-out %/mtad-oauth2,$(filter $(B)/mtad/%,$(PROGS))); do \
 		install -m 755 $$p $(D)$(SBINDIR)/; done
-	for p in $(filter $(B)/fetchd/%,$(PROGS)); do \
+	# users run mtad-oauth2 authorize; the daemons find it in BINDIR
+	for p in $(filter $(B)/fetchd/% %/mtad-oauth2,$(PROGS)); do \
 		install -m 755 $$p $(D)$(BINDIR)/; done
 	for m in $(wildcard mtad/*.[158] fetchd/*.[158]); do \
 		install -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/; done
@@ -225,4 +234,4 @@ install-compat: install
 
 clean:
 	rm -rf build build-san run
-	rm -f mtad/mtad mtad/mtactl mtad/mtad-sendmail fetchd/fetchd
+	rm -f mtad/mtad mtad/mtactl mtad/mtad-sendmail mtad/mtad-oauth2 fetchd/fetchd

@@ -1,5 +1,7 @@
 /*
- * OAuth2 account files and the refresh-token grant over libcurl.
+ * OAuth2 account files and the daemons' cache of the access token.  The
+ * token itself comes from the mtad-oauth2 helper (oauth2_exec.c); no HTTP
+ * or JSON code is linked into the daemons.
  */
 #include <sys/stat.h>
 
@@ -11,16 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <jansson.h>
-
 #include "atomic.h"
 #include "conf.h"
 #include "log.h"
 #include "oauth2.h"
-
-#define CONNECT_TIMEOUT	30L
-#define TOTAL_TIMEOUT	60L
 
 struct preset {
 	const char	*name;
@@ -237,8 +233,8 @@ read_secret_file(const char *path, size_t *lenp, struct stat *st, char *err,
 	return buf;
 }
 
-int
-oauth2_load(const char *path, struct oauth2_account *a, char *err,
+static int
+load(const char *path, int need_refresh, struct oauth2_account *a, char *err,
     size_t errlen)
 {
 	struct stat	 st;
@@ -252,7 +248,7 @@ oauth2_load(const char *path, struct oauth2_account *a, char *err,
 	if ((buf = read_secret_file(path, &len, &st, err, errlen)) == NULL)
 		return -1;
 	rv = oauth2_parse(path, buf, len, a, err, errlen);
-	if (rv == 0 && a->refresh_token == NULL) {
+	if (rv == 0 && need_refresh && a->refresh_token == NULL) {
 		snprintf(err, errlen, "%s: no refresh-token (the provider's "
 		    "consent gives one)", path);
 		oauth2_free(a);
@@ -261,6 +257,28 @@ oauth2_load(const char *path, struct oauth2_account *a, char *err,
 	explicit_bzero(buf, len);
 	free(buf);
 	return rv;
+}
+
+int
+oauth2_load(const char *path, struct oauth2_account *a, char *err,
+    size_t errlen)
+{
+	return load(path, 1, a, err, errlen);
+}
+
+int
+oauth2_load_consent(const char *path, struct oauth2_account *a, char *err,
+    size_t errlen)
+{
+	if (load(path, 0, a, err, errlen) == -1)
+		return -1;
+	if (a->device_url == NULL) {
+		snprintf(err, errlen, "%s: no device-url (and no provider)",
+		    path);
+		oauth2_free(a);
+		return -1;
+	}
+	return 0;
 }
 
 /* --- write-back of a rotated refresh token --------------------------------- */
@@ -303,9 +321,9 @@ append_token_line(char *out, size_t outsz, size_t *pos, const char *tok)
  * Replace the refresh-token statement, keeping every other line (comments
  * included), the file's mode and its owner.
  */
-static int
-store_refresh_token(struct oauth2_account *a, const char *tok, char *err,
-    size_t errlen)
+int
+oauth2_store_refresh_token(struct oauth2_account *a, const char *tok,
+    char *err, size_t errlen)
 {
 	struct atomic_file	 af;
 	struct stat		 st;
@@ -375,223 +393,43 @@ done:
 	return rv;
 }
 
-/* --- the token request ----------------------------------------------------- */
+/* --- the access token -------------------------------------------------- */
 
-struct body {
-	char	*buf;
-	size_t	 len;
-	int	 overflow;
-};
-
-static size_t
-on_data(char *p, size_t size, size_t nmemb, void *arg)
+int
+oauth2_cache_set(struct oauth2_account *a, const char *token, time_t expires)
 {
-	struct body	*b = arg;
-	size_t		 n = size * nmemb;
+	char	*t;
 
-	if (b->len + n > OAUTH2_RESPONSE_MAX) {
-		b->overflow = 1;
-		return 0;	/* aborts the transfer */
-	}
-	memcpy(b->buf + b->len, p, n);
-	b->len += n;
-	return n;
-}
-
-/* Append "&key=escaped(value)" to the form; -1 when out of memory. */
-static int
-form_add(CURL *h, char **form, size_t *len, const char *key,
-    const char *value)
-{
-	char	*esc, *nf;
-	size_t	 need;
-
-	if ((esc = curl_easy_escape(h, value, 0)) == NULL)
+	if ((t = strdup(token)) == NULL)
 		return -1;
-	need = *len + strlen(key) + strlen(esc) + 3;
-	if ((nf = malloc(need)) == NULL) {
-		explicit_bzero(esc, strlen(esc));
-		curl_free(esc);
-		return -1;
-	}
-	snprintf(nf, need, "%s%s%s=%s", *form != NULL ? *form : "",
-	    *len > 0 ? "&" : "", key, esc);
-	explicit_bzero(esc, strlen(esc));
-	curl_free(esc);
-	if (*form != NULL) {
-		explicit_bzero(*form, *len);
-		free(*form);
-	}
-	*form = nf;
-	*len = strlen(nf);
-	return 0;
-}
-
-/* The server's "error" code, reduced to safe characters for a log line. */
-static void
-error_code(json_t *j, char *out, size_t outsz)
-{
-	const char	*s = json_string_value(json_object_get(j, "error"));
-	size_t		 i;
-
-	snprintf(out, outsz, "%s", s != NULL ? s : "no error code");
-	for (i = 0; out[i] != '\0'; i++)
-		if (!isalnum((unsigned char)out[i]) && out[i] != '_' &&
-		    out[i] != '-')
-			out[i] = '?';
-}
-
-static enum oauth2_result
-parse_response(struct oauth2_account *a, long status, const char *buf,
-    size_t len, char *err, size_t errlen)
-{
-	json_t		*j, *v;
-	json_error_t	 je;
-	const char	*tok, *rt;
-	char		 code[64], serr[512];
-	long long	 expires_in = 3600;
-	enum oauth2_result rv;
-
-	if ((j = json_loadb(buf, len, 0, &je)) == NULL || !json_is_object(j)) {
-		snprintf(err, errlen, "%s: token endpoint: HTTP %ld with "
-		    "a response that is not a JSON object", a->path, status);
-		json_decref(j);
-		return status >= 400 && status < 500 ? OAUTH2_REJECTED :
-		    OAUTH2_TEMPFAIL;
-	}
-	if (status != 200) {
-		error_code(j, code, sizeof(code));
-		snprintf(err, errlen, "%s: token endpoint: HTTP %ld, %s%s",
-		    a->path, status, code, strcmp(code, "invalid_grant") == 0 ?
-		    " (refresh token revoked or expired: renew the "
-		    "consent and store the new refresh-token)" : "");
-		rv = status >= 400 && status < 500 && status != 429 ?
-		    OAUTH2_REJECTED : OAUTH2_TEMPFAIL;
-		json_decref(j);
-		return rv;
-	}
-	tok = json_string_value(json_object_get(j, "access_token"));
-	if (tok == NULL || tok[0] == '\0') {
-		snprintf(err, errlen, "%s: token endpoint: no access_token in "
-		    "the response", a->path);
-		json_decref(j);
-		return OAUTH2_TEMPFAIL;
-	}
-	v = json_object_get(j, "expires_in");
-	if (json_is_integer(v))
-		expires_in = json_integer_value(v);
-	else if (json_is_string(v))	/* some servers send a string */
-		expires_in = strtoll(json_string_value(v), NULL, 10);
-	if (expires_in < 0 || expires_in > 366LL * 86400)
-		expires_in = 0;
 	wipe_free(&a->access_token);
-	if ((a->access_token = strdup(tok)) == NULL) {
-		snprintf(err, errlen, "%s: %s", a->path, strerror(errno));
-		json_decref(j);
-		return OAUTH2_TEMPFAIL;
-	}
-	/* A token just fetched is used for this login whatever its lifetime. */
-	a->expires = time(NULL) + (expires_in > OAUTH2_EXPIRY_MARGIN ?
-	    expires_in - OAUTH2_EXPIRY_MARGIN : 0);
-	rt = json_string_value(json_object_get(j, "refresh_token"));
-	if (rt != NULL && rt[0] != '\0' && strcmp(rt, a->refresh_token) != 0) {
-		char	*nrt;
-
-		/* The old one may already be dead: keep the new one in
-		 * memory even if the file cannot be rewritten. */
-		if (store_refresh_token(a, rt, serr, sizeof(serr)) == -1)
-			log_warnx("oauth2: rotated refresh token not saved: %s",
-			    serr);
-		if ((nrt = strdup(rt)) != NULL) {
-			wipe_free(&a->refresh_token);
-			a->refresh_token = nrt;
-		}
-	}
-	json_decref(j);
-	return OAUTH2_OK;
-}
-
-static enum oauth2_result
-refresh(struct oauth2_account *a, const char *ca_default, char *err,
-    size_t errlen)
-{
-	CURL			*h;
-	CURLcode		 cc;
-	struct body		 b = { NULL, 0, 0 };
-	char			*form = NULL, cerr[CURL_ERROR_SIZE];
-	size_t			 flen = 0;
-	long			 status = 0;
-	const char		*ca;
-	enum oauth2_result	 rv = OAUTH2_TEMPFAIL;
-
-	ca = a->ca_file != NULL ? a->ca_file : ca_default != NULL ?
-	    ca_default : OAUTH2_SYSTEM_CA;
-	if ((h = curl_easy_init()) == NULL ||
-	    (b.buf = malloc(OAUTH2_RESPONSE_MAX)) == NULL) {
-		snprintf(err, errlen, "%s: cannot set up libcurl", a->path);
-		goto out;
-	}
-	if (form_add(h, &form, &flen, "grant_type", "refresh_token") == -1 ||
-	    form_add(h, &form, &flen, "refresh_token", a->refresh_token) ==
-	    -1 || form_add(h, &form, &flen, "client_id", a->client_id) == -1 ||
-	    (a->client_secret != NULL && form_add(h, &form, &flen,
-	    "client_secret", a->client_secret) == -1) ||
-	    (a->scope != NULL && a->provider != NULL &&
-	    strcmp(a->provider, "microsoft") == 0 &&
-	    form_add(h, &form, &flen, "scope", a->scope) == -1)) {
-		snprintf(err, errlen, "%s: out of memory", a->path);
-		goto out;
-	}
-	cerr[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, a->token_url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, TOTAL_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)flen);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "mailhub");
-	if ((cc = curl_easy_perform(h)) != CURLE_OK) {
-		snprintf(err, errlen, "%s: token endpoint %s: %s", a->path,
-		    a->token_url, b.overflow ? "response too large" :
-		    cerr[0] != '\0' ? cerr : curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	rv = parse_response(a, status, b.buf, b.len, err, errlen);
-out:
-	if (form != NULL) {
-		explicit_bzero(form, flen);
-		free(form);
-	}
-	if (b.buf != NULL) {
-		explicit_bzero(b.buf, b.len);
-		free(b.buf);
-	}
-	if (h != NULL)
-		curl_easy_cleanup(h);
-	return rv;
+	a->access_token = t;
+	a->expires = expires;
+	return 0;
 }
 
 enum oauth2_result
 oauth2_token(struct oauth2_account *a, int force, const char *ca_default,
     const char **token, char *err, size_t errlen)
 {
-	enum oauth2_result	rv;
+	enum oauth2_result	 rv;
+	char			*tok = NULL;
+	long long		 expires_in = 0;
 
 	*token = NULL;
 	if (!force && a->access_token != NULL && time(NULL) < a->expires) {
 		*token = a->access_token;
 		return OAUTH2_OK;
 	}
-	if ((rv = refresh(a, ca_default, err, errlen)) == OAUTH2_OK)
-		*token = a->access_token;
-	return rv;
+	rv = oauth2_helper_token(a->path, force, ca_default, &tok, &expires_in,
+	    err, errlen);
+	if (rv != OAUTH2_OK)
+		return rv;
+	wipe_free(&a->access_token);
+	a->access_token = tok;
+	/* A token just fetched is used for this login whatever its lifetime. */
+	a->expires = time(NULL) + (expires_in > OAUTH2_EXPIRY_MARGIN ?
+	    expires_in - OAUTH2_EXPIRY_MARGIN : 0);
+	*token = a->access_token;
+	return OAUTH2_OK;
 }

@@ -778,9 +778,74 @@ on_cancel(int sig)
 		*cancel_flag = 1;
 }
 
+/* --- the runner's token cache ------------------------------------------- */
+
+/*
+ * Hand the token this flush ended with back to the runner unless it has
+ * it already: a new one after a login, or the refused one with expiry 0
+ * when no new one came, so the next flush does not try it again.  One
+ * good for this login only (expires now) replaces the runner's as well.
+ */
+static void
+report_token(struct relay *rl, const struct oauth2_account *a,
+    const struct oauth2_account *cached)
+{
+	char	*line;
+	size_t	 n;
+
+	if (a->access_token == NULL || strchr(a->path, '\n') != NULL)
+		return;
+	if (cached != NULL && cached->access_token != NULL &&
+	    strcmp(cached->access_token, a->access_token) == 0 &&
+	    cached->expires == a->expires)
+		return;
+	n = strlen(a->path) + strlen(a->access_token) + 48;
+	if (n > RELAY_REPORT_MAX || (line = malloc(n)) == NULL)
+		return;
+	snprintf(line, n, "oauth2 %lld %s %s\n", (long long)a->expires,
+	    a->access_token, a->path);
+	(void)write_all(rl->reportfd, line, strlen(line));
+	explicit_bzero(line, n);
+	free(line);
+}
+
+int
+relay_token_line(const char *line, struct oauth2_account *cache)
+{
+	const char	*tok, *sp, *path;
+	char		*end, *t, *np;
+	long long	 expires;
+	int		 rv = -1;
+
+	if (strncmp(line, "oauth2 ", 7) != 0)
+		return 0;
+	errno = 0;
+	expires = strtoll(line + 7, &end, 10);
+	if (errno != 0 || end == line + 7 || *end != ' ')
+		return -1;
+	tok = end + 1;
+	if ((sp = strchr(tok, ' ')) == NULL || sp == tok || sp[1] == '\0')
+		return -1;
+	path = sp + 1;
+	if ((t = strndup(tok, sp - tok)) == NULL)
+		return -1;
+	if ((np = strdup(path)) != NULL &&
+	    oauth2_cache_set(cache, t, (time_t)expires) == 0) {
+		free(cache->path);
+		cache->path = np;
+		np = NULL;
+		rv = 1;
+	}
+	free(np);
+	explicit_bzero(t, strlen(t));
+	free(t);
+	return rv;
+}
+
 int
 relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
-    int reportfd, volatile sig_atomic_t *cancel)
+    int reportfd, volatile sig_atomic_t *cancel,
+    const struct oauth2_account *token)
 {
 	struct relay			 rl;
 	struct due_scan			 ds;
@@ -878,6 +943,12 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 				goto out;
 			}
 			have_acct = 1;
+			/* The runner's token, if it is this account's. */
+			if (token != NULL && token->path != NULL &&
+			    token->access_token != NULL &&
+			    strcmp(token->path, acct.path) == 0)
+				(void)oauth2_cache_set(&acct,
+				    token->access_token, token->expires);
 			if (oauth2_token(&acct, 0, cf->tls_ca_file, &creds.token,
 			    err, sizeof(err)) != OAUTH2_OK) {
 				snprintf(why, sizeof(why), "auth: oauth2: %s",
@@ -902,11 +973,15 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 		    "access token and retrying once", rl.desc);
 		if (oauth2_token(&acct, 1, cf->tls_ca_file, &creds.token, err,
 		    sizeof(err)) != OAUTH2_OK) {
+			acct.expires = 0;
+			report_token(&rl, &acct, token);
 			snprintf(why, sizeof(why), "auth: oauth2: %s", err);
 			connfail(&rl, why);
 			goto out;
 		}
 	}
+	if (have_acct)
+		report_token(&rl, &acct, token);
 	caps = smtp_caps(rl.c);
 	rl.size_max = caps->flags & SMTP_CAP_SIZE ? caps->size_max : 0;
 

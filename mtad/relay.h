@@ -7,6 +7,9 @@
  * The child reports to the runner over a pipe, one line per message:
  *   "sent ID", "deferred ID", "bounced ID", and "connfail REASON" when the
  *   connection, TLS or AUTH failed (every due message then counts deferred).
+ * After a login with an OAuth2 access token the runner did not hand in,
+ * "oauth2 EXPIRES TOKEN PATH" (the token stays on this pipe, never logged):
+ * the runner keeps it for the next flushes until shortly before it expires.
  */
 #ifndef MTAD_RELAY_H
 #define MTAD_RELAY_H
@@ -16,7 +19,11 @@
 #include <time.h>
 
 #include "config.h"
+#include "oauth2.h"
 #include "queue.h"
+
+/* The longest report line: an OAuth2 token line. */
+#define RELAY_REPORT_MAX	(OAUTH2_TOKEN_MAX + 4096 + 64)
 
 /* Backoff after the n-th failed try (1, 5, 15, 30 min, then hourly). */
 time_t	relay_backoff(unsigned tries);
@@ -34,9 +41,16 @@ int	relay_check_config(const struct mtad_config *cf, char *err,
 /*
  * The flush itself (in the child).  *cancel turns non-zero on SIGTERM
  * (link down, shutdown): the transaction in hand is abandoned, its
- * message stays queued.  Returns the child's exit status.
+ * message stays queued.  token: the runner's cached access token (path,
+ * access_token, expires; NULL or empty for none), used when it belongs to
+ * the account the flush logs in with.  Returns the child's exit status.
  */
 int	relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
-	    int reportfd, volatile sig_atomic_t *cancel);
+	    int reportfd, volatile sig_atomic_t *cancel,
+	    const struct oauth2_account *token);
+
+/* An "oauth2 ..." report line into the runner's cache: 1 taken, 0 not
+ * such a line, -1 malformed. */
+int	relay_token_line(const char *line, struct oauth2_account *cache);
 
 #endif

@@ -55,7 +55,7 @@ struct runner {
 	pid_t			 child;
 	int			 childfd;
 	int			 child_forced;
-	char			 cbuf[1024];
+	char			 cbuf[RELAY_REPORT_MAX];	/* oauth2 lines */
 	size_t			 clen;
 	struct flush_count	 cur;
 	int			 cancelled;	/* we stopped the flush */
@@ -64,6 +64,7 @@ struct runner {
 	time_t			 last_flush;
 	struct flush_count	 last;
 	int			 stopping;
+	struct oauth2_account	 token;	/* the last flush's access token */
 };
 
 static volatile sig_atomic_t relay_cancel;
@@ -351,7 +352,8 @@ flush_start(struct runner *r, int forced)
 		sigaction(SIGCHLD, &sa, NULL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		status = relay_flush(&r->cf, r->q, forced, p[1], &relay_cancel);
+		status = relay_flush(&r->cf, r->q, forced, p[1], &relay_cancel,
+		    &r->token);
 		_exit(status);
 	}
 	close(p[1]);
@@ -372,7 +374,12 @@ child_line(struct runner *r, char *line)
 		r->cur.deferred++;
 	else if (strncmp(line, "bounced ", 8) == 0)
 		r->cur.bounced++;
-	else if (strncmp(line, "connfail ", 9) == 0) {
+	else if (strncmp(line, "oauth2 ", 7) == 0) {
+		if (relay_token_line(line, &r->token) == -1)
+			log_warnx("runner: malformed token report from the "
+			    "flush");
+		explicit_bzero(line, strlen(line));
+	} else if (strncmp(line, "connfail ", 9) == 0) {
 		r->cur.connfail = 1;
 		snprintf(r->cur.reason, sizeof(r->cur.reason), "%s", line + 9);
 	}
@@ -623,6 +630,8 @@ reload(struct runner *r)
 	r->cf.spool = NULL;
 	config_free(&r->cf);
 	r->cf = cf;
+	/* The auth or account files may have changed: fetch afresh. */
+	oauth2_free(&r->token);
 	r->link = runner_link_state(&r->cf);
 	r->next_due = 0;
 }
@@ -819,6 +828,7 @@ runner_start(const char *confpath, const struct mtad_config *cf,
 	r->link = runner_link_state(&r->cf);
 	log_debug("runner: link %s", link_name(r->link));
 	run(r);
+	oauth2_free(&r->token);
 	config_free(&r->cf);
 	free(r->confpath);
 	free(r);

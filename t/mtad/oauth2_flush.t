@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # OAuth2 smart-host login (auth line "user|host:oauth2:/file"): the access
-# token is fetched from a scripted HTTPS token endpoint (test CA) when the
-# first flush needs it, not at start-up; a token the smart host refuses is
+# token is fetched (by the mtad-oauth2 helper) from a scripted HTTPS token
+# endpoint (test CA) when the first flush needs it, not at start-up; the
+# runner keeps it, so a second flush within its lifetime makes no refresh
+# while an expired one makes another; a token the smart host refuses is
 # refreshed once and the flush succeeds; a rotated refresh token is written
 # back (mode kept); a revoked refresh token defers with a clear log line;
 # no token ever reaches mtad's log (traces on).
@@ -85,23 +87,33 @@ t.eq((req.get("grant_type"), req.get("refresh_token"), req.get("client_id"),
 t.ok(any(c.startswith("AUTH XOAUTH2") for c in sh.commands()),
      "flush 1: AUTH XOAUTH2 was used")
 
-# 2. The smart host no longer takes the first token issued: refreshed once.
-ts.access_tokens = ["ya29.AT-SECRET-stale", "ya29.AT-SECRET-two"]
+# 1b. Within the token's lifetime the runner's cached token is used.
+send(11)
+flush()
+t.ok(sh.wait_messages(2, timeout=20), "flush 1b: delivered")
+t.eq(ts.refreshes, 1, "flush 1b: no refresh (the cached token is used)")
+
+# 2. The smart host no longer takes the cached token: refreshed once.  From
+# here on tokens live 30 s, less than the 60 s margin: never cached.
+ts.access_tokens = ["ya29.AT-SECRET-two"]
+ts.expires_in = 30
 restart_smarthost("ya29.AT-SECRET-two")
 conns = sh.connections()
 send(2)
 flush()
-t.ok(sh.wait_messages(2, timeout=20), "flush 2: delivered after a refresh")
-t.eq(ts.refreshes, 3, "flush 2: exactly one extra refresh after the 535")
+t.ok(sh.wait_messages(3, timeout=20), "flush 2: delivered after a refresh")
+t.eq(ts.refreshes, 2, "flush 2: exactly one refresh after the 535")
 t.eq(sh.connections() - conns, 2, "flush 2: one failed login, one retry")
 t.like(m.log(), "refreshing the oauth2 access token",
        "the retry is logged")
 
-# 3. A rotated refresh token is stored and used next time.
+# 3. The token has expired: a new one.  The server rotates the refresh
+# token, which is stored and used next time.
 ts.rotate = "1//RT-SECRET-rotated"
 send(3)
 flush()
-t.ok(sh.wait_messages(3, timeout=20), "flush 3: delivered")
+t.ok(sh.wait_messages(4, timeout=20), "flush 3: delivered")
+t.eq(ts.refreshes, 3, "flush 3: the expired token made a refresh")
 with open(acct) as f:
     text = f.read()
 t.like(text, '"1//RT-SECRET-rotated"', "the rotated refresh token is stored")
@@ -110,7 +122,7 @@ t.like(text, "# the ISP account", "the rest of the file is kept")
 t.eq(stat.S_IMODE(os.stat(acct).st_mode), 0o640, "the file's mode is kept")
 send(4)
 flush()
-t.ok(sh.wait_messages(4, timeout=20), "flush 4: delivered with the new one")
+t.ok(sh.wait_messages(5, timeout=20), "flush 4: delivered with the new one")
 t.eq(ts.requests[-1].get("refresh_token"), "1//RT-SECRET-rotated",
      "flush 4 refreshed with the rotated token")
 
@@ -123,7 +135,7 @@ t.ok(wait_log(m, "invalid_grant", timeout=20), "flush 5: the log names "
      "invalid_grant")
 t.like(m.log(), "refresh token revoked or expired: renew the consent",
        "and says what to do")
-t.eq(len(sh.messages()), 4, "flush 5: nothing delivered")
+t.eq(len(sh.messages()), 5, "flush 5: nothing delivered")
 t.eq(len(m.queue_ids()), 1, "flush 5: the message is still queued")
 t.eq(sh.connections(), conns, "flush 5: no connection without a token")
 
@@ -136,7 +148,7 @@ os.chmod(acct, 0o640)
 
 m.stop()
 log = m.log()
-secrets = ["AT-SECRET", "RT-SECRET", "CS-SECRET"]
+secrets = ["AT-SECRET", "RT-SECRET", "CS-SECRET", "SECRET"]
 for tok in ("ya29.AT-SECRET-one", "ya29.AT-SECRET-two"):
     x = base64.b64encode(("user=eddy@isp.example\x01auth=Bearer %s\x01\x01"
                           % tok).encode()).decode()
