@@ -1,19 +1,23 @@
 /*
- * OAuth2 account files and token-endpoint responses (oauth2.c compiled in
- * for its static response parser).  The first byte picks the input: even,
- * an account file; odd, a response body with HTTP status 200, 400 or 503.
+ * OAuth2 account files and the JSON the mtad-oauth2 helper parses
+ * (mtad/oauth2_json.c compiled in).  The first byte picks the input: even,
+ * an account file; odd, a token endpoint response with HTTP status 200,
+ * 400 or 503, or a device authorization response with 200, 400 or 500.
  */
 #include <stdint.h>
 #include <string.h>
 
-#include "../../common/oauth2.c"
+#include "../../mtad/oauth2_json.c"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const long	 statuses[] = { 200, 400, 503 };
+	static const long	 statuses[] = { 200, 400, 503, 200, 400, 500 };
 	struct oauth2_account	 a;
+	struct oauth2_grant	 g;
+	struct oauth2_device	 d;
 	char			 err[512];
+	unsigned		 pick;
 
 	if (size == 0)
 		return 0;
@@ -23,13 +27,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			oauth2_free(&a);
 		return 0;
 	}
-	memset(&a, 0, sizeof(a));
-	/* No file: a rotated refresh token cannot be written anywhere. */
-	a.path = strdup("/nonexistent/fuzz.oauth2");
-	a.refresh_token = strdup("old");
-	if (a.path != NULL && a.refresh_token != NULL)
-		(void)parse_response(&a, statuses[(data[0] >> 1) % 3],
-		    (const char *)data + 1, size - 1, err, sizeof(err));
-	oauth2_free(&a);
+	pick = (data[0] >> 1) % 6;
+	if (pick < 3) {
+		if (oauth2_parse_token("fuzz", statuses[pick],
+		    (const char *)data + 1, size - 1, &g, err,
+		    sizeof(err)) == OAUTH2_OK)
+			oauth2_grant_free(&g);
+	} else if (oauth2_parse_device("fuzz", statuses[pick],
+	    (const char *)data + 1, size - 1, &d, err, sizeof(err)) == 0)
+		oauth2_device_free(&d);
 	return 0;
 }
