@@ -11,6 +11,19 @@
     ts.expires_in = 3600
     ts.stop()
 
+The device authorization grant (RFC 8628) for mtad-oauth2 authorize:
+
+    ts.device_url       # https://127.0.0.1:PORT/device
+    ts.device_script = ["authorization_pending", "slow_down", "ok"]
+                        # what each poll of the token endpoint with the
+                        # device_code grant answers, in order (the last one
+                        # repeats); "ok" issues device_refresh_token (then a
+                        # valid refresh token) with an access token
+    ts.device_refresh_token = "rt-device"
+    ts.device_interval = 1
+    ts.device_requests  # [form] of each device authorization request
+    ts.polls            # [(time.monotonic(), form)] of each poll
+
 Only grant_type=refresh_token with a known refresh token and client_id
 gets 200 {"access_token", "token_type", "expires_in"}; the access tokens
 are handed out in order from access_tokens (the last one repeats).  Runs
@@ -22,6 +35,7 @@ import json
 import os
 import ssl
 import threading
+import time
 import urllib.parse
 
 
@@ -37,6 +51,12 @@ class TokenServer:
         self.refreshes = 0
         self.requests = []
         self.lock = threading.Lock()
+        self.device_script = ["ok"]
+        self.device_refresh_token = "rt-device"
+        self.device_interval = 1
+        self.device_requests = []
+        self.polls = []
+        self.device_codes = 0
         cert, key = ca.issue("tokens", ips=["127.0.0.1"])
         owner = self
 
@@ -64,6 +84,7 @@ class TokenServer:
                                             server_side=True)
         self.port = self.httpd.server_address[1]
         self.url = "https://127.0.0.1:%d/token" % self.port
+        self.device_url = "https://127.0.0.1:%d/device" % self.port
         self.thread = threading.Thread(target=self.httpd.serve_forever,
                                        daemon=True)
         self.thread.start()
@@ -71,8 +92,13 @@ class TokenServer:
     def _answer(self, path, form):
         with self.lock:
             self.requests.append(form)
+            if path == "/device":
+                return self._device(form)
             if path != "/token":
                 return 404, {"error": "not_found"}
+            if form.get("grant_type") == ("urn:ietf:params:oauth:"
+                                          "grant-type:device_code"):
+                return self._poll(form)
             if form.get("grant_type") != "refresh_token":
                 return 400, {"error": "unsupported_grant_type"}
             self.refreshes += 1
@@ -91,6 +117,32 @@ class TokenServer:
                 self.valid = {self.rotate}
                 self.rotate = None
             return 200, body
+
+    def _device(self, form):
+        self.device_requests.append(form)
+        if form.get("client_id") != self.client_id:
+            return 401, {"error": "invalid_client"}
+        self.device_codes += 1
+        base = "https://127.0.0.1:%d" % self.port
+        return 200, {"device_code": "DC-SECRET-%d" % self.device_codes,
+                     "user_code": "WDJB-MJH%d" % self.device_codes,
+                     "verification_uri": base + "/verify",
+                     "expires_in": 600,
+                     "interval": self.device_interval}
+
+    def _poll(self, form):
+        self.polls.append((time.monotonic(), form))
+        if form.get("device_code") != "DC-SECRET-%d" % self.device_codes:
+            return 400, {"error": "invalid_grant"}
+        step = (self.device_script.pop(0) if len(self.device_script) > 1
+                else self.device_script[0])
+        if step != "ok":
+            return 400, {"error": step}
+        self.valid.add(self.device_refresh_token)
+        tok = self.access_tokens[0]
+        return 200, {"access_token": tok, "token_type": "Bearer",
+                     "expires_in": self.expires_in,
+                     "refresh_token": self.device_refresh_token}
 
     def revoke(self):
         with self.lock:
