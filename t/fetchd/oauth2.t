@@ -15,9 +15,12 @@
 #     logged, exit 3, nothing deleted;
 #   - a revoked refresh token: a clear log line, exit 3, no connection to the
 #     mailbox, nothing deleted;
+#   - daemon mode: the access token is kept from poll to poll until
+#     shortly before it expires (expires_in), then fetched again;
 #   - no access token, refresh token or SASL payload in any -v trace.
 import base64
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -175,4 +178,31 @@ r = env.run(imap_x)
 t.eq(r.returncode, 3, "a world-readable account file: exit 3")
 t.like(r.err, acct, "the refusal names the account file")
 t.eq(dc.count("eddy"), 2, "nothing deleted")
+
+# 7. Daemon mode: one token for every poll while it is fresh.
+os.chmod(acct, 0o600)
+ts.valid = {RT}
+ts.access_tokens = [AT1]
+intro.valid = {AT1: "eddy"}
+for expires_in, want in ((3600, 1), (60, 2)):
+    ts.expires_in = expires_in
+    if dc.count("eddy") == 0:
+        deliver(60 + expires_in, 1)
+    pending = dc.count("eddy")
+    before, nmsg = ts.refreshes, len(sh.messages())
+    log = os.path.join(tmp, "daemon%d.log" % expires_in)
+    d = env.start(imap_x, "-d", "300", "-N", "-L", log,
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.ok(sh.wait_messages(nmsg + pending, 20), "daemon (expires_in %d): first "
+         "poll delivers" % expires_in)
+    deliver(50 + expires_in, 1)
+    r = env.run(imap_x)
+    t.like(r.err, "awakened", "a plain run wakes the daemon")
+    t.ok(sh.wait_messages(nmsg + pending + 1, 20), "the second poll delivers")
+    t.eq(ts.refreshes - before, want, "expires_in %d: %d refresh%s for two "
+         "polls" % (expires_in, want, "" if want == 1 else "es"))
+    r = env.run(imap_x, "--quit")
+    t.ok(d.wait(20) is not None, "--quit stops the daemon")
+    with open(log, errors="replace") as f:
+        secrets_absent(f.read(), "daemon log")
 t.done()
