@@ -5,6 +5,9 @@
 # challenge, byte for byte as Google documents it; its error challenge is
 # answered with an empty line and the NO is followed by one retry with a
 # fresh token; a server that offers no AUTH=XOAUTH2 gets no token at all.
+# POP3 OAUTHBEARER: the RFC 7628 response (gs2 header, host, port), %x01
+# after the error challenge, "*" (cancel) after a second one.  The rc file:
+# --configdump shows auth and oauth2file, a missing oauth2file is file:line.
 import base64
 import os
 import re
@@ -89,4 +92,54 @@ t.eq(r.returncode, 3, "no AUTH=XOAUTH2 offered: exit 3")
 t.like(r.err, "offers no AUTH=XOAUTH2", "the reason logged")
 t.ok(not any("AUTHENTICATE" in line for line in ss.received(2)),
      "nothing sent for it", ss.received(2))
+
+# POP3 OAUTHBEARER: an error challenge, then another: cancelled.
+def bearer(tok, port):
+    return base64.b64encode(("n,a=eddy,\x01host=127.0.0.1\x01port=%d\x01"
+                             "auth=Bearer %s\x01\x01" % (port, tok))
+                            .encode()).decode()
+
+
+pport = mhtest.free_port()
+capa = ("+OK\r\nUIDL\r\nPIPELINING\r\nSASL PLAIN OAUTHBEARER\r\n"
+        ".\r\n")
+ps = mhtest.ScriptServer(tmp, [
+    [{"send": "+OK hi\r\n"},
+     {"expect": r"CAPA$", "send": capa},
+     {"expect": r"AUTH OAUTHBEARER (\S+)$", "send": "+ %s\r\n" % ERR},
+     {"expect": r"AQ==$", "send": "+ eyJtb3JlIjoxfQ==\r\n"},
+     {"expect": r"\*$", "send": "-ERR [AUTH] cancelled\r\n"},
+     {"expect": r"AUTH OAUTHBEARER (\S+)$", "send": "+OK welcome\r\n"},
+     {"expect": r"LIST$", "send": "+OK\r\n.\r\n"},
+     {"expect": r"UIDL$", "send": "+OK\r\n.\r\n"},
+     {"expect": r"QUIT$", "send": "+OK bye\r\n"}]],
+    implicit_tls=True, ca=ca, port=pport)
+ts.access_tokens = [AT1, AT2]
+prc = env.rc("poll pop.example.net via 127.0.0.1 proto POP3 port %d "
+             "auth oauthbearer\n  user eddy there is eddy here ssl "
+             "sslcertfile %s oauth2file %s\n" % (pport, ca.ca_file, acct))
+r = env.run(prc, "-c", "-v")
+if not t.eq(r.returncode, 1, "POP3 OAUTHBEARER: in after a cancelled try "
+            "and one retry (exit 1: no mail)"):
+    t.diag(r.err[-3000:])
+got = ps.received(1)
+t.eq(got[1:5], ["AUTH OAUTHBEARER " + bearer(AT1, pport), "AQ==", "*",
+                "AUTH OAUTHBEARER " + bearer(AT2, pport)],
+     "RFC 7628 response, %x01 after the error, * after the second "
+     "challenge, the retry")
+t.like(r.err, "POP3> AUTH OAUTHBEARER ****\n", "the initial response traced "
+       "as ****")
+t.unlike(r.err, bearer(AT1, pport)[:20], "no payload in the trace")
+t.unlike(r.err, "AT-SECRET", "no token in the trace")
+
+# The rc file.
+r = env.run(prc, "--configdump")
+t.like(r.out, "auth oauthbearer", "--configdump shows the auth")
+t.like(r.out, 'oauth2file "%s"' % acct, "--configdump shows the oauth2file")
+bad = env.rc("poll pop.example.net proto POP3 auth xoauth2\n"
+             "  user eddy is eddy here\n")
+r = env.run(bad, "--configdump")
+t.eq(r.returncode, 5, "auth xoauth2 without oauth2file: exit 5")
+t.like(r.err, "%s:2: auth xoauth2 needs an oauth2file" % bad,
+       "the error names file and line")
 t.done()
