@@ -3,7 +3,9 @@
  * first byte picks the owner's choices (relaying allowed, STARTTLS offered,
  * commits failing, a shutdown midway, the read size), the rest is what the
  * client sends.  Messages really go through the queue writer, into a spool
- * under /tmp emptied after every input.  Checks, beyond "no crash": every
+ * under $TMPDIR (else /tmp) emptied after every input; `make fuzz-smoke`
+ * points TMPDIR at a directory of its own and removes it after the run,
+ * since a crash or a kill skips the atexit clean-up.  Checks, beyond "no crash": every
  * reply line is "ddd" + ' ' or '-', ends in CR LF, and fits RFC 5321's 512
  * octets; the session stops reading whenever it asks to.
  */
@@ -38,7 +40,7 @@ local_rcpt_known(const struct mtad_config *cf, const char *local)
 	return strcasecmp(local, "nobody") != 0;
 }
 
-static char		 spool[64];
+static char		 spool[512];
 static struct queue	 q;
 
 static int
@@ -65,12 +67,18 @@ cleanup(void)
 static int
 setup(void)
 {
-	char	err[256];
+	const char	*tmp;
+	char		 err[256];
+	int		 n;
 
 	log_init("fuzz", 0, 0);
-	snprintf(spool, sizeof(spool), "/tmp/fuzz_smtp_session.XXXXXX");
-	if (mkdtemp(spool) == NULL)
-		return -1;
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	n = snprintf(spool, sizeof(spool), "%s/fuzz_smtp_session.XXXXXX", tmp);
+	if (n < 0 || (size_t)n >= sizeof(spool) || mkdtemp(spool) == NULL) {
+		fprintf(stderr, "%s: cannot make a spool\n", tmp);
+		abort();
+	}
 	if (queue_open(&q, spool, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
 		abort();
