@@ -4,7 +4,9 @@
  * PLAIN under LOGINDISABLED), COMPRESS, SELECT, the UID FETCH listing, the
  * body batches, STORE and (UID) EXPUNGE -- through libetpan's parser and
  * fetch_imap.c's reading of its results.  The session runs over a socket
- * pair holding the whole script; the tags libetpan expects are in the seeds.
+ * pair holding the whole script, handed to the real imap_open() by the
+ * harness's net_connect(); the tags libetpan expects are in the seeds.
+ * First byte: bit 0 a folder other than INBOX, bit 1 STARTTLS required.
  * Checks, beyond "no crash": every listed uid is printable and bounded,
  * message numbers strictly increase, and the sink never sees more octets
  * than the server sent.
@@ -15,6 +17,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* net.c whole, but its net_connect() renamed out of the way. */
+#define net_connect	net_connect_real
+#include "../../common/net.c"
+#undef net_connect
+int	net_connect(const char *, const char *, const char *, int, char *,
+	    size_t, char *, size_t);
 
 #include "../../fetchd/fetch.c"
 #include "../../fetchd/imap_deflate.c"
@@ -31,6 +40,24 @@ rc_auth_name(enum rc_auth a)
 }
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The server end of the next connection, taken by net_connect(). */
+static int	script_fd = -1;
+
+int
+net_connect(const char *host, const char *port, const char *bindaddr,
+    int timeout_ms, char *peer, size_t peerlen, char *err, size_t errlen)
+{
+	int	fd = script_fd;
+
+	(void)host, (void)port, (void)bindaddr, (void)timeout_ms;
+	script_fd = -1;
+	if (peer != NULL && peerlen > 0)
+		snprintf(peer, peerlen, "192.0.2.143");
+	if (fd == -1)
+		snprintf(err, errlen, "connection refused");
+	return fd;
+}
 
 struct count {
 	size_t	 octets;
@@ -66,54 +93,12 @@ c_end(void *arg, struct fetch_msg *m, int complete)
 	c->msgs += complete != 0;
 }
 
-/* imap_open() from the greeting on: the socket is ours, not a connect(). */
-static int
-open_on(struct fetch_conn *fc, const struct fetch_server *srv, int fd)
-{
-	struct imap_priv *ip;
-	char		  err[FETCH_ERR_MAX];
-	int		  r;
-
-	fc->srv = srv;
-	if ((ip = calloc(1, sizeof(*ip))) == NULL)
-		return PS_UNDEFINED;
-	fc->priv = ip;
-	if ((ip->st = stream_socket(fd, srv->timeout_ms, err,
-	    sizeof(err))) == NULL) {
-		close(fd);
-		return PS_SOCKET;
-	}
-	if ((ip->imap = mailimap_new(0, NULL)) == NULL)
-		return PS_UNDEFINED;
-	mailimap_set_logger(ip->imap, imap_logger, ip);
-	r = mailimap_connect(ip->imap, stream_mailstream(ip->st));
-	if (ip->imap->imap_stream != NULL)
-		ip->owns_stream = 1;
-	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
-	    r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
-		return imap_fail(fc, r, "greeting");
-	if (ip->imap->imap_connection_info == NULL ||
-	    ip->imap->imap_connection_info->imap_capability == NULL)
-		if ((r = imap_capability(fc)) != PS_SUCCESS)
-			return r;
-	if (ip->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
-		if ((r = imap_login(fc, srv)) != PS_SUCCESS)
-			return r;
-		if ((r = imap_capability(fc)) != PS_SUCCESS)
-			return r;
-	}
-	ip->uidplus = imap_has(ip, "UIDPLUS");
-	if (imap_has(ip, "COMPRESS=DEFLATE") &&
-	    (r = imap_compress(fc, srv)) != PS_SUCCESS)
-		return r;
-	return imap_select(fc, srv);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rc_user	 user = { .remotename = "fuzz",
 				    .password = "secret" };
+	static SSL_CTX		*ctx;
 	struct fetch_server	 srv = { .host = "fuzz", .user = &user,
 				    .tls = FETCH_TLS_NONE, .timeout_ms = 1000 };
 	struct fetch_conn	 fc;
@@ -132,6 +117,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	/* The first byte picks the folder: INBOX or one that prefixes uids. */
 	srv.folder = (data[0] & 1) ? "Lists/mail hub" : NULL;
+	/* The second, STARTTLS required: the refusals before any password
+	 * (no STARTTLS, PREAUTH) and the plaintext dropped at the switch;
+	 * the handshake itself then fails on the script's bytes. */
+	if (data[0] & 2) {
+		if (ctx == NULL && (ctx = SSL_CTX_new(TLS_client_method())) ==
+		    NULL)
+			abort();
+		srv.tls = FETCH_TLS_STARTTLS;
+		srv.ssl_ctx = ctx;
+	}
 	if (write(sv[1], data + 1, size - 1) != (ssize_t)(size - 1) ||
 	    shutdown(sv[1], SHUT_WR) == -1) {
 		close(sv[0]);
@@ -140,7 +135,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&fc, 0, sizeof(fc));
 	fc.ops = &fetch_imap;
-	if (open_on(&fc, &srv, sv[0]) == PS_SUCCESS &&
+	script_fd = sv[0];
+	if (imap_open(&fc, &srv) == PS_SUCCESS &&
 	    imap_list(&fc, &ml) == PS_SUCCESS) {
 		for (i = 0; i < ml.n; i++) {
 			if (strlen(ml.v[i].uid) > FETCH_UID_MAX ||
@@ -165,6 +161,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    ml.n, c.msgs, c.octets, fc.err);
 	fetch_list_free(&ml);
 	imap_close(&fc);	/* closes sv[0] through the stream */
+	if (script_fd != -1)	/* never taken */
+		close(script_fd);
+	script_fd = -1;
 	close(sv[1]);
 	return 0;
 }
