@@ -1,7 +1,9 @@
 /*
  * libFuzzer: multi-drop recipients from untrusted message headers.  Always
  * at least one recipient (the postmaster), never more than MD_MAX_RCPTS,
- * each a bounded string.
+ * each a bounded string.  Then the reinjection's envelope sender from the
+ * same headers (Return-Path, else From): empty or one bounded line with no
+ * line break.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include "../../fetchd/rcfile_conf.c"
 #include "../../fetchd/rcfile_dump.c"
 #include "../../fetchd/multidrop.c"
+#include "../../fetchd/mda.c"
+#include "../../fetchd/inject.c"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,7 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct rc_config	 cfg;
 	static int		 loaded;
 	struct md_rcpts		 r;
-	char			 err[512];
+	char			 err[512], from[ADDR_MAX + 1];
 	size_t			 i, k;
 
 	if (!loaded) {
@@ -52,5 +56,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		md_rcpts_free(&r);
 	}
+	memset(from, 'x', sizeof(from));
+	inject_sender((const char *)data, size, from, sizeof(from));
+	if (memchr(from, '\0', sizeof(from)) == NULL ||
+	    strpbrk(from, "\r\n") != NULL)
+		abort();
 	return 0;
 }
