@@ -9,7 +9,8 @@
  * First byte: bit 0 a folder other than INBOX, bit 1 STARTTLS required.
  * Checks, beyond "no crash": every listed uid is printable and bounded,
  * message numbers strictly increase, and the sink never sees more octets
- * than the server sent.
+ * than the server sent, and the trace (verbose) never shows the password
+ * (tracecheck.h).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ int	net_connect(const char *, const char *, const char *, int, char *,
 #include "../../fetchd/imap_deflate.c"
 #include "../../fetchd/imap_guard.c"
 #include "../../fetchd/fetch_imap.c"
+
+#include "tracecheck.h"
 
 const struct fetcher fetch_pop3 = { .name = "POP3" };
 
@@ -97,7 +100,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rc_user	 user = { .remotename = "fuzz",
-				    .password = "secret" };
+				    .password = FUZZ_PASSWORD };
 	static SSL_CTX		*ctx;
 	struct fetch_server	 srv = { .host = "fuzz", .user = &user,
 				    .tls = FETCH_TLS_NONE, .timeout_ms = 1000 };
@@ -111,6 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > 65536)
 		return 0;
+	fuzz_log_init();
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		return 0;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -165,5 +169,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(script_fd);
 	script_fd = -1;
 	close(sv[1]);
+	fuzz_log_check();
 	return 0;
 }

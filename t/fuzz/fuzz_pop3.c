@@ -16,7 +16,8 @@
  * real pop3_open(), not a copy of it.  Checks, beyond "no crash": every uid
  * the list accepts is within RFC 1939's 70 printable characters, message
  * numbers strictly increase, and the sink never sees more octets than the
- * server sent plus the CR LF the layer restores.
+ * server sent plus the CR LF the layer restores; the trace (verbose) never
+ * shows the password (tracecheck.h).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ int	net_connect(const char *, const char *, const char *, int, char *,
 
 #include "../../fetchd/fetch.c"
 #include "../../fetchd/fetch_pop3.c"
+
+#include "tracecheck.h"
 
 const struct fetcher fetch_imap = { .name = "IMAP" };
 
@@ -145,6 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > 65536)
 		return 0;
+	fuzz_log_init();
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		return 0;
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -159,7 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fc.ops = &fetch_pop3;
 	if (data[0] & 0x80) {
 		poll.auth = auths[data[0] & 7];
-		user.password = (data[0] & 0x08) ? NULL : "secret";
+		user.password = (data[0] & 0x08) ? NULL : FUZZ_PASSWORD;
 		script_fd = sv[0];
 		if (pop3_open(&fc, &srv) == PS_SUCCESS)
 			transact(&fc, size);
@@ -183,5 +187,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	pop3_close(&fc);	/* closes sv[0] through the stream */
 	close(sv[1]);
+	fuzz_log_check();
 	return 0;
 }

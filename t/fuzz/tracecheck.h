@@ -1,0 +1,96 @@
+/*
+ * For the protocol harnesses: everything the code under test logs, the
+ * protocol trace included (verbose, so the masking code runs), goes to a
+ * memory file instead of stderr; after each input fuzz_log_check() fails
+ * the run if a line we sent ("POP3> ...", "IMAP> ...") shows a credential
+ * -- the password in clear or in the base64 forms SASL sends it in -- and
+ * empties the file.  Lines the server sent are not checked: a script may
+ * echo anything.
+ */
+#ifndef FUZZ_TRACECHECK_H
+#define FUZZ_TRACECHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define FUZZ_PASSWORD	"Pa55.fuzz"
+
+/* The password alone (AUTH LOGIN) and in SASL PLAIN with and without an
+ * authorisation id equal to the user "fuzz". */
+static const char *const fuzz_secrets[] = {
+	FUZZ_PASSWORD, "UGE1NS5mdXp6", "AGZ1enoAUGE1NS5mdXp6",
+	"ZnV6egBmdXp6AFBhNTUuZnV6eg",
+};
+
+static int	fuzz_logfd = -1;
+
+static void
+fuzz_log_init(void)
+{
+	char	path[64];
+
+	if (fuzz_logfd != -1)
+		return;
+	if ((fuzz_logfd = memfd_create("fuzzlog", 0)) == -1)
+		abort();
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fuzz_logfd);
+	log_init("fuzz", 0, 1);
+	if (log_set_file(path) == -1)
+		abort();
+}
+
+/* Is this log line ("stamp fuzz: PROTO> text") one we sent? */
+static int
+fuzz_log_sent(const char *line, const char *end)
+{
+	const char	*p, *sp;
+
+	if ((p = memmem(line, (size_t)(end - line), ": ", 2)) == NULL)
+		return 0;
+	p += 2;
+	if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL || sp == p)
+		return 0;
+	return sp[-1] == '>';
+}
+
+static void
+fuzz_log_check(void)
+{
+	struct stat	 st;
+	char		*buf, *line, *nl, *end;
+	size_t		 i;
+
+	if (fuzz_logfd == -1 || fstat(fuzz_logfd, &st) == -1 ||
+	    st.st_size == 0)
+		return;
+	if ((buf = malloc((size_t)st.st_size)) == NULL)
+		abort();
+	if (pread(fuzz_logfd, buf, (size_t)st.st_size, 0) != st.st_size)
+		abort();
+	end = buf + st.st_size;
+	for (line = buf; line < end; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			nl = end;
+		if (!fuzz_log_sent(line, nl))
+			continue;
+		for (i = 0; i < sizeof(fuzz_secrets) /
+		    sizeof(fuzz_secrets[0]); i++)
+			if (memmem(line, (size_t)(nl - line), fuzz_secrets[i],
+			    strlen(fuzz_secrets[i])) != NULL) {
+				fprintf(stderr, "credential in the trace: "
+				    "%.*s\n", (int)(nl - line), line);
+				abort();
+			}
+	}
+	free(buf);
+	if (ftruncate(fuzz_logfd, 0) == -1)
+		abort();
+}
+
+#endif
