@@ -12,7 +12,8 @@
  * in order, whatever happens to the connection; each recipient ends with
  * 2xx, 4xx, 5xx or 0 (no verdict); and, since that is what losing mail
  * would take, no recipient is reported sent (2xx) unless its RCPT and the
- * message's data were accepted with 2xx.
+ * message's data were accepted with 2xx; no line we send shows the
+ * password or the token, in clear or base64, in the trace.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "smtp_client.h"
 #include "stream.h"
@@ -45,10 +48,46 @@ next(void *arg)
 	return run->given < NMSG ? &run->m[run->given++] : NULL;
 }
 
+#define PASSWORD	"Pa55.fuzz"
+#define TOKEN		"ya29.fuzz-token"
+
+static int
+secret_in(const char *s, size_t len)
+{
+	return memmem(s, len, PASSWORD, strlen(PASSWORD)) != NULL ||
+	    memmem(s, len, TOKEN, strlen(TOKEN)) != NULL;
+}
+
+/* A line we send may show no credential, in clear or in base64 (SASL). */
+static void
+check_sent(char dir, const char *line)
+{
+	unsigned char	 dec[1024];
+	const char	*w, *e;
+	int		 n;
+
+	if (dir != '>')
+		return;
+	if (secret_in(line, strlen(line)))
+		abort();
+	for (w = line; *w != '\0'; w = e) {
+		while (*w == ' ')
+			w++;
+		for (e = w; *e != '\0' && *e != ' '; e++)
+			;
+		if (e - w >= 4 && (e - w) % 4 == 0 && (e - w) / 4 * 3 <
+		    (long)sizeof(dec) && (n = EVP_DecodeBlock(dec,
+		    (const unsigned char *)w, (int)(e - w))) > 0 &&
+		    secret_in((const char *)dec, (size_t)n))
+			abort();
+	}
+}
+
 static void
 quiet(void *arg, char dir, const char *line)
 {
-	(void)arg, (void)dir, (void)line;
+	(void)arg;
+	check_sent(dir, line);
 }
 
 static void
@@ -56,6 +95,7 @@ trace(void *arg, char dir, const char *line)
 {
 	(void)arg;
 	fprintf(stderr, "%c %s\n", dir, line);
+	check_sent(dir, line);
 }
 
 static void
@@ -100,7 +140,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char	*addrs[3] = { "one@example.net",
 				    "two@example.org", "three@example.com" };
 	static SSL_CTX		*ctx;
-	struct smtp_creds	 cr = { .user = "fuzz@example.net" };
+	struct smtp_creds	 cr = { .user = "fuzz" };
 	struct smtp_params	 p = { .helo = "hub.lan.example",
 				    .host = "smarthost.example",
 				    .tls = SMTP_TLS_NONE, .plain_auth_ok = 1,
@@ -129,9 +169,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (flags & 0x03) {
 		if (flags & 0x01)
-			cr.password = "secret";
+			cr.password = PASSWORD;
 		if (flags & 0x02)
-			cr.token = "ya29.fuzz-token";
+			cr.token = TOKEN;
 		cr.mech = mechs[(flags >> 2) & 7];
 		p.creds = &cr;
 	}
