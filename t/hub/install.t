@@ -43,6 +43,8 @@ def read(rel):
 want = {
     "usr/local/sbin/mtad": 0o755, "usr/local/sbin/mtactl": 0o755,
     "usr/local/sbin/mtad-sendmail": 0o755, "usr/local/bin/fetchd": 0o755,
+    "usr/local/bin/mtad-oauth2": 0o755,
+    "usr/local/share/man/man1/mtad-oauth2.1": 0o644,
     "usr/local/share/man/man8/mtad.8": 0o644,
     "usr/local/share/man/man8/mtactl.8": 0o644,
     "usr/local/share/man/man8/mtad-sendmail.8": 0o644,
@@ -60,6 +62,8 @@ for s in sorted(os.listdir(mhtest.src("samples"))):
     want["usr/local/share/doc/mailhub/samples/" + s] = 0o644
 for rel, m in sorted(want.items()):
     t.eq(mode(rel), m, "installed %s (mode %o)" % (rel, m))
+t.eq(mode("usr/local/sbin/mtad-oauth2"), None,
+     "mtad-oauth2 is a user's command: in bin, not sbin")
 
 r = mhtest.run([os.path.join(dest, "usr/local/sbin/mtad"), "-n", "-C",
                 os.path.join(dest, "nonexistent.conf")])

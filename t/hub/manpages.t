@@ -10,7 +10,8 @@ import mhtest  # noqa: E402
 
 PAGES = {"mtad/mtad.8": "MTAD", "mtad/mtactl.8": "MTACTL",
          "mtad/mtad-sendmail.8": "MTAD-SENDMAIL",
-         "mtad/mtad.conf.5": "MTAD.CONF", "fetchd/fetchd.1": "FETCHD"}
+         "mtad/mtad.conf.5": "MTAD.CONF", "fetchd/fetchd.1": "FETCHD",
+         "mtad/mtad-oauth2.1": "MTAD-OAUTH2"}
 
 t = mhtest.Test()
 if not os.path.exists("/usr/bin/man"):

@@ -3,10 +3,14 @@
 # samples/mtad.conf (with aliases, auth.conf and generics, paths moved into
 # a temp dir) passes mtad -n, the aliases pass newaliases, the fetchmailrc
 # passes fetchd --configdump, mailhub.default is shell with exactly the keys
-# the hooks read, and the LAN client configs point at the hub's listener.
+# the hooks read, and the LAN client configs point at the hub's listener;
+# the OAuth2 account sample parses, the SSH-tunnel recipe for the relay's
+# sshd is well formed and the hub's setup script makes a key and prints
+# lines that work.
 import os
 import re
 import shutil
+import stat
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -121,4 +125,71 @@ t.ok(re.search(r"(?m)^SMARTHOST\s+192\.168\.1\.1$", read(S("dma.conf")))
 t.ok(re.search(r"(?m)^192\.168\.1\.1 smtp( --port=25)?$",
                read(S("nullmailer-remotes"))),
      "nullmailer remotes: 192.168.1.1 smtp")
+
+# The OAuth2 account sample parses: only the refresh token is missing (the
+# consent adds it); with one, mtad -n takes it through an oauth2 auth line.
+acct = os.path.join(tmp, "account.oauth2")
+shutil.copy(S("account.oauth2"), acct)
+os.chmod(acct, 0o600)
+r = mhtest.run([mhtest.bin("mtad/mtad-oauth2"), "token", acct])
+t.eq(r.returncode, 78, "samples/account.oauth2 before the consent: "
+     "mtad-oauth2 token exits 78")
+t.like(r.err, "no refresh-token", "saying only the refresh token is missing")
+with open(acct, "a") as f:
+    f.write('refresh-token "1//from-the-consent"\n')
+auth2 = os.path.join(tmp, "auth-oauth2.conf")
+with open(auth2, "w") as f:
+    f.write("me@gmail.com|*:oauth2:%s\n" % acct)
+os.chmod(auth2, 0o600)
+conf2 = os.path.join(tmp, "mtad-oauth2.conf")
+with open(conf2, "w") as f:
+    f.write(re.sub(r"(?m)^auth\s.*$", "auth " + auth2, read(conf_path)))
+r = mhtest.run([mhtest.bin("mtad/mtad"), "-n", "-C", conf2])
+t.eq(r.returncode, 0, "samples/account.oauth2 (+ a refresh token) passes "
+     "mtad -n as an oauth2 auth line")
+if r.returncode:
+    t.diag(r.err)
+
+# The SSH tunnel: the relay's sshd recipe and the hub's setup script.
+sshd = read(S("sshd_config.mailtunnel"))
+t.ok(re.search(r"(?m)^Match User mailtunnel$", sshd)
+     and re.search(r"(?m)^\s+ForceCommand nc 127\.0\.0\.1 25$", sshd),
+     "sshd_config.mailtunnel: Match User mailtunnel, ForceCommand to the "
+     "relay's own port 25")
+# Keywords sshd_config(5) allows inside Match (a typo would stop sshd).
+MATCH_OK = {"AllowAgentForwarding", "AllowStreamLocalForwarding",
+            "AllowTcpForwarding", "AuthenticationMethods", "ForceCommand",
+            "KbdInteractiveAuthentication", "PasswordAuthentication",
+            "PermitTTY", "PermitTunnel", "PermitUserRC", "X11Forwarding"}
+inside = re.findall(r"(?m)^\s+([A-Za-z]+)\s", sshd.split("\nMatch ", 1)[1])
+t.ok(inside and set(inside) <= MATCH_OK,
+     "sshd_config.mailtunnel: only keywords valid in a Match block",
+     sorted(set(inside) - MATCH_OK))
+setup = S("mailtunnel-setup.sh")
+r = mhtest.run(["sh", "-n", setup])
+t.eq(r.returncode, 0, "mailtunnel-setup.sh is valid sh")
+if os.path.exists("/usr/bin/ssh-keygen"):
+    kd = os.path.join(tmp, "ssh")
+    r = mhtest.run(["sh", setup, "192.0.2.7", "root", kd])
+    t.eq(r.returncode, 0, "mailtunnel-setup.sh 192.0.2.7 root DIR: exit 0")
+    if r.returncode:
+        t.diag(r.err)
+    key = os.path.join(kd, "id_ed25519")
+    t.eq(stat.S_IMODE(os.stat(key).st_mode) if os.path.exists(key) else None,
+         0o600, "it creates the key, mode 600")
+    pub = read(key + ".pub").strip() if os.path.exists(key + ".pub") else "?"
+    t.like(r.out, 'restrict,command="nc 127.0.0.1 25" ' + pub,
+           "and prints the restricted authorized_keys line")
+    m = re.search(r"(?m)^smarthost-command .*mailtunnel@192\.0\.2\.7\"$",
+                  r.out)
+    t.ok(m, "and the smarthost-command line", r.out)
+    conf3 = os.path.join(tmp, "mtad-tunnel.conf")
+    with open(conf3, "w") as f:
+        f.write(re.sub(r"(?m)^smarthost(-tls)?\s.*$", "", read(conf_path))
+                + (m.group(0) if m else "") + "\n")
+    r = mhtest.run([mhtest.bin("mtad/mtad"), "-n", "-C", conf3])
+    t.eq(r.returncode, 0, "the printed line passes mtad -n")
+    r = mhtest.run(["sh", setup, "192.0.2.7", "root", kd])
+    t.ok(r.returncode == 0 and read(key + ".pub").strip() == pub,
+         "run again, it keeps the key")
 t.done()
