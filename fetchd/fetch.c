@@ -168,7 +168,7 @@ fetch_oauth_response(struct fetch_conn *fc, const struct fetch_server *srv,
     const char *token)
 {
 	const char	*user = srv->user->remotename, *s;
-	char		 raw[FETCH_SASL_MAX], name[512], *out;
+	char		 raw[FETCH_SASL_MAX], name[3 * 255 + 1], *out;
 	size_t		 n = 0;
 	int		 w;
 
@@ -190,7 +190,7 @@ fetch_oauth_response(struct fetch_conn *fc, const struct fetch_server *srv,
 		    "%s\001\001", user, token);
 	else {
 		/* RFC 5801 saslname: ',' and '=' escaped. */
-		for (s = user; *s != '\0' && n + 4 < sizeof(name); s++) {
+		for (s = user; *s != '\0' && n + 3 < sizeof(name); s++) {
 			if (*s == ',' || *s == '=') {
 				memcpy(name + n, *s == ',' ? "=2C" : "=3D", 3);
 				n += 3;

@@ -172,7 +172,7 @@ void		 fetch_list_free(struct fetch_list *ml);
 
 /* --- OAuth2 (auth xoauth2 | oauthbearer) ---------------------------------- */
 
-#define FETCH_SASL_MAX	8192		/* octets of a SASL response */
+#define FETCH_SASL_MAX	16384		/* octets of a SASL response (JWTs) */
 
 /* The poll asks for XOAUTH2 or OAUTHBEARER. */
 int		 fetch_oauth(const struct fetch_server *srv);
