@@ -292,7 +292,9 @@ oauth2_helper_token(const char *path, int force, const char *ca_default,
 		snprintf(err, errlen, "%s: %s %s", path, OAUTH2_HELPER,
 		    status != -1 && WIFSIGNALED(status) ? "was killed" :
 		    "gave no token");
-		log_helper_stderr(errb, 1, err, errlen);
+		/* Its own reason, unless it claimed success. */
+		log_helper_stderr(errb, status != -1 && status != 0, err,
+		    errlen);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == EX_NOPERM)
 			rv = OAUTH2_REJECTED;
 	}

@@ -139,6 +139,31 @@ t.eq(len(sh.messages()), 5, "flush 5: nothing delivered")
 t.eq(len(m.queue_ids()), 1, "flush 5: the message is still queued")
 t.eq(sh.connections(), conns, "flush 5: no connection without a token")
 
+# 4b. A cached token the smart host refuses while the refresh token is
+# revoked: one failed login, and the runner forgets the token, so the next
+# flush makes no connection at all.
+ts.valid = {"1//RT-SECRET-rotated"}
+ts.expires_in = 3600
+ts.access_tokens = ["ya29.AT-SECRET-three"]
+restart_smarthost("ya29.AT-SECRET-three")
+flush()
+t.ok(sh.wait_messages(6, timeout=20), "flush 6: message 5 delivered with a "
+     "token the runner keeps")
+refreshes = ts.refreshes
+restart_smarthost("ya29.AT-SECRET-four")
+ts.revoke()
+send(6)
+conns = sh.connections()
+flush()
+t.eq(sh.connections() - conns, 1, "flush 7: the cached token is refused "
+     "once")
+t.eq(ts.refreshes - refreshes, 1, "flush 7: one refresh, refused")
+conns = sh.connections()
+flush()
+t.eq(sh.connections(), conns, "flush 8: the refused token is not tried "
+     "again")
+t.eq(len(m.queue_ids()), 1, "flush 8: the message is still queued")
+
 # 5. Bad account files are refused at start-up check.
 os.chmod(acct, 0o644)
 r = mhtest.run([mhtest.bin("mtad/mtad"), "-n", "-C", m.conf])
