@@ -6,7 +6,9 @@
  * fetch_imap.c's reading of its results.  The session runs over a socket
  * pair holding the whole script, handed to the real imap_open() by the
  * harness's net_connect(); the tags libetpan expects are in the seeds.
- * First byte: bit 0 a folder other than INBOX, bit 1 STARTTLS required.
+ * First byte: bit 0 a folder other than INBOX, bit 1 STARTTLS required,
+ * bit 2 auth xoauth2, bit 3 auth oauthbearer (AUTHENTICATE with the tokens
+ * of oauthstub.h, a NO answered by one retry with a fresh token).
  * Checks, beyond "no crash": every listed uid is printable and bounded,
  * message numbers strictly increase, and the sink never sees more octets
  * than the server sent, and the trace (verbose) never shows the password
@@ -26,11 +28,14 @@
 int	net_connect(const char *, const char *, const char *, int, char *,
 	    size_t, char *, size_t);
 
+/* OAuth2 tokens from oauthstub.h, not from a token endpoint. */
+#define oauth2_token	fuzz_oauth2_token
 #include "../../fetchd/fetch.c"
 #include "../../fetchd/imap_deflate.c"
 #include "../../fetchd/imap_guard.c"
 #include "../../fetchd/fetch_imap.c"
 
+#include "oauthstub.h"
 #include "tracecheck.h"
 
 const struct fetcher fetch_pop3 = { .name = "POP3" };
@@ -101,9 +106,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct rc_user	 user = { .remotename = "fuzz",
 				    .password = FUZZ_PASSWORD };
+	static struct rc_poll	 poll = { .name = "fuzz" };
 	static SSL_CTX		*ctx;
-	struct fetch_server	 srv = { .host = "fuzz", .user = &user,
-				    .tls = FETCH_TLS_NONE, .timeout_ms = 1000 };
+	struct fetch_server	 srv = { .host = "fuzz", .port = "143",
+				    .user = &user, .tls = FETCH_TLS_NONE,
+				    .timeout_ms = 1000 };
 	struct fetch_conn	 fc;
 	struct fetch_list	 ml = { NULL, 0 };
 	struct fetch_msg	*v[64];
@@ -130,6 +137,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		srv.tls = FETCH_TLS_STARTTLS;
 		srv.ssl_ctx = ctx;
+	}
+	/* Bits 2 and 3: OAuth2 instead of the password. */
+	if (data[0] & 0x0c) {
+		fuzz_oauth_user(&user);
+		poll.auth = (data[0] & 8) ? RC_AUTH_OAUTHBEARER :
+		    RC_AUTH_XOAUTH2;
+		srv.poll = &poll;
 	}
 	if (write(sv[1], data + 1, size - 1) != (ssize_t)(size - 1) ||
 	    shutdown(sv[1], SHUT_WR) == -1) {

@@ -8,8 +8,9 @@
  *   bit 7 set: the whole session through the fetcher's own open(): the
  *     greeting (APOP timestamp), CAPA, USER/PASS, APOP or the pipelined
  *     login, then the same listing, fetch, delete and QUIT.  Bits 0-2 pick
- *     the rc file's "auth" (any, password, apop, ...), bit 3 a user with no
- *     password.
+ *     the rc file's "auth" (any, password, apop, xoauth2, oauthbearer:
+ *     AUTH with oauthstub.h's tokens, a -ERR answered by one retry with a
+ *     fresh token), bit 3 a user with no password.
  *
  * net_connect() is the harness's: it hands fetch_pop3.c its end of a socket
  * pair that already holds the whole script, so the code under test is the
@@ -33,9 +34,12 @@
 int	net_connect(const char *, const char *, const char *, int, char *,
 	    size_t, char *, size_t);
 
+/* OAuth2 tokens from oauthstub.h, not from a token endpoint. */
+#define oauth2_token	fuzz_oauth2_token
 #include "../../fetchd/fetch.c"
 #include "../../fetchd/fetch_pop3.c"
 
+#include "oauthstub.h"
 #include "tracecheck.h"
 
 const struct fetcher fetch_imap = { .name = "IMAP" };
@@ -138,8 +142,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    RC_AUTH_PASSWORD, RC_AUTH_APOP,
 				    RC_AUTH_XOAUTH2, RC_AUTH_OAUTHBEARER,
 				    RC_AUTH_APOP, RC_AUTH_UNSET };
-	struct fetch_server	 srv = { .host = "fuzz", .poll = &poll,
-				    .user = &user, .tls = FETCH_TLS_NONE,
+	struct fetch_server	 srv = { .host = "fuzz", .port = "110",
+				    .poll = &poll, .user = &user,
+				    .tls = FETCH_TLS_NONE,
 				    .timeout_ms = 1000 };
 	struct fetch_conn	 fc;
 	struct pop3		*p;
@@ -163,6 +168,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fc.ops = &fetch_pop3;
 	if (data[0] & 0x80) {
 		poll.auth = auths[data[0] & 7];
+		fuzz_oauth_user(&user);
 		user.password = (data[0] & 0x08) ? NULL : FUZZ_PASSWORD;
 		script_fd = sv[0];
 		if (pop3_open(&fc, &srv) == PS_SUCCESS)

@@ -22,10 +22,19 @@
 #define FUZZ_PASSWORD	"Pa55.fuzz"
 
 /* The password alone (AUTH LOGIN) and in SASL PLAIN with and without an
- * authorisation id equal to the user "fuzz". */
+ * authorisation id equal to the user "fuzz"; oauthstub.h's two access
+ * tokens alone and in the XOAUTH2 and OAUTHBEARER responses (host "fuzz",
+ * port 110 or 143). */
 static const char *const fuzz_secrets[] = {
 	FUZZ_PASSWORD, "UGE1NS5mdXp6", "AGZ1enoAUGE1NS5mdXp6",
 	"ZnV6egBmdXp6AFBhNTUuZnV6eg",
+	"FuzzT0ken.one", "FuzzT0ken.two",
+	"dXNlcj1mdXp6AWF1dGg9QmVhcmVyIEZ1enpUMGtlbi5vbmUBAQ==",
+	"bixhPWZ1enosAWhvc3Q9ZnV6egFwb3J0PTExMAFhdXRoPUJlYXJlciBGdXp6VDBrZW4ub25lAQE=",
+	"bixhPWZ1enosAWhvc3Q9ZnV6egFwb3J0PTE0MwFhdXRoPUJlYXJlciBGdXp6VDBrZW4ub25lAQE=",
+	"dXNlcj1mdXp6AWF1dGg9QmVhcmVyIEZ1enpUMGtlbi50d28BAQ==",
+	"bixhPWZ1enosAWhvc3Q9ZnV6egFwb3J0PTExMAFhdXRoPUJlYXJlciBGdXp6VDBrZW4udHdvAQE=",
+	"bixhPWZ1enosAWhvc3Q9ZnV6egFwb3J0PTE0MwFhdXRoPUJlYXJlciBGdXp6VDBrZW4udHdvAQE=",
 };
 
 static int	fuzz_logfd = -1;
