@@ -111,6 +111,15 @@ $(B)/t/common/%: $(O)/t/common/%.o $(PROG_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(PROG_LIBS) $(PKG_LIBS) $(HTTP_LIBS)
 
+# The fault tests' LD_PRELOAD shim (t/lib/faultfs.c): never sanitized, so
+# it loads beside an ASan program (which then needs
+# ASAN_OPTIONS=verify_asan_link_order=0; t/lib/faultfs.py sets it).
+FAULTFS := $(B)/t/lib/faultfs.so
+units: $(FAULTFS)
+$(FAULTFS): t/lib/faultfs.c
+	@mkdir -p $(@D)
+	$(CC) $(WFLAGS) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
 # Every fuzz harness again, with a plain main() (t/fuzz/driver.c) instead of
 # libFuzzer: t/fuzz/regress.t replays each corpus through them.  Like the
 # libFuzzer build they link only common/; harnesses include what else they need.

@@ -1,0 +1,153 @@
+"""Shared pieces of the fault tests (t/mtad/fault_*.t): an mtad started
+under the faultfs shim (t/lib/faultfs.py), with a spool, local mailboxes
+(mbox or Maildir) and optionally a smart host, and raw SMTP to it.
+
+    ff = faultfs.FaultFS(tmp)
+    hub = faultutil.Hub(tmp, ff, mailbox="mbox", sh=None)
+    c = hub.connect()                  # smtpd_util.Client
+    hub.ctl("link", "up")              # mtactl (never under the shim)
+    hub.restart()                      # SIGTERM, start again (same spool)
+    hub.queue_files(), hub.tmp_files() # what lies in queue/ and tmp/
+"""
+
+import os
+
+import mhtest
+from smtpd_util import Client
+
+BODY_LINES = 40
+
+
+def body(tag, lines=BODY_LINES, width=60):
+    """A message whose every line names it, ending in an END line."""
+    hdr = ("From: <eddy@lan.example>\r\nSubject: %s\r\n"
+           "Message-ID: <%s@lan.example>\r\n\r\n" % (tag, tag))
+    text = "".join("%s line %05d %s\r\n" % (tag, i, "x" * width)
+                   for i in range(lines))
+    return hdr + text + "END %s\r\n" % tag
+
+
+class Hub:
+    def __init__(self, tmp, ff, mailbox="mbox", sh=None, link="down",
+                 extra="", name="hub"):
+        self.ff = ff
+        self.dir = os.path.join(tmp, name)
+        self.spool = os.path.join(self.dir, "spool")
+        self.mail = os.path.join(self.dir, "mail")
+        self.filebox = os.path.join(self.dir, "filebox")
+        os.makedirs(self.mail)
+        self.port = mhtest.free_port()
+        self.conf = os.path.join(self.dir, "mtad.conf")
+        aliases = os.path.join(self.dir, "aliases")
+        with open(aliases, "w") as f:
+            f.write("postmaster: root\nfiles: %s\n" % self.filebox)
+        box = ("mbox %s" % self.mail if mailbox == "mbox"
+               else "maildir %s/%%u" % self.mail)
+        lines = ["hostname hub.example", "listen 127.0.0.1:%d" % self.port,
+                 "relay-from 127.0.0.1/32", "local-domains hub.example",
+                 "spool %s" % self.spool, "user root",
+                 "aliases %s" % aliases, "mailbox %s" % box,
+                 "link %s" % link]
+        if sh is not None:
+            lines += ["smarthost %s:%d" % (sh.host, sh.port),
+                      "smarthost-tls none"]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n" + extra)
+        self.logpath = os.path.join(self.dir, "mtad.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self._logf = open(self.logpath, "ab")
+        self.proc = mhtest.Proc([mhtest.bin("mtad/mtad"), "-C", self.conf,
+                                 "-F", "-v"], env=self.ff.env(),
+                                stdout=self._logf, stderr=self._logf)
+        mhtest.wait_port(self.port, proc=self.proc, timeout=20)
+        sock = os.path.join(self.spool, "control")
+        if not mhtest.wait_for(lambda: os.path.exists(sock), 10):
+            raise RuntimeError("no control socket: " + self.log()[-2000:])
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self._logf.close()
+            self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def ctl(self, *args, timeout=60):
+        return mhtest.run([mhtest.bin("mtad/mtactl"), "-C", self.conf]
+                          + list(args), timeout=timeout)
+
+    def connect(self):
+        return Client(self.port, timeout=30)
+
+    def _ls(self, sub):
+        d = os.path.join(self.spool, sub)
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def queue_files(self):
+        return self._ls("queue")
+
+    def tmp_files(self):
+        return self._ls("tmp")
+
+    def queue_ids(self):
+        return sorted(n[:-4] for n in self.queue_files() if n.endswith(".env"))
+
+    def msg(self, qid):
+        with open(os.path.join(self.spool, "queue", qid + ".msg"), "rb") as f:
+            return f.read()
+
+    def mbox(self, user="root"):
+        try:
+            with open(os.path.join(self.mail, user), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def maildir(self, user="root"):
+        """{sub: sorted names} of a user's Maildir."""
+        out = {}
+        for sub in ("tmp", "new", "cur"):
+            d = os.path.join(self.mail, user, sub)
+            out[sub] = sorted(os.listdir(d)) if os.path.isdir(d) else []
+        return out
+
+    def maildir_texts(self, user="root"):
+        out = []
+        d = os.path.join(self.mail, user, "new")
+        for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            with open(os.path.join(d, n), "rb") as f:
+                out.append(f.read())
+        return out
+
+
+def send(c, rcpts, data, sender="eddy@lan.example"):
+    """One transaction on an open Client; the reply to the final dot (or
+    the first refusal before it)."""
+    r = c.cmd("MAIL FROM:<%s>" % sender)
+    if not r.startswith("250"):
+        return r
+    for rc in rcpts:
+        r = c.cmd("RCPT TO:<%s>" % rc)
+        if not r.startswith("250"):
+            return r
+    r = c.cmd("DATA")
+    if not r.startswith("354"):
+        return r
+    c.send(data + ".\r\n")
+    return c.reply()
+
+
+def copies(blob, tag):
+    """Complete copies of message `tag` in an mbox or file: its END line."""
+    if isinstance(blob, bytes):
+        blob = blob.decode(errors="replace")
+    return blob.count("END %s\n" % tag) + blob.count("END %s\r\n" % tag)
