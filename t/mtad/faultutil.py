@@ -7,10 +7,12 @@ under the faultfs shim (t/lib/faultfs.py), with a spool, local mailboxes
     c = hub.connect()                  # smtpd_util.Client
     hub.ctl("link", "up")              # mtactl (never under the shim)
     hub.restart()                      # SIGTERM, start again (same spool)
+    hub.retry_now(qid)                 # restart with qid's recipients due
     hub.queue_files(), hub.tmp_files() # what lies in queue/ and tmp/
 """
 
 import os
+import re
 
 import mhtest
 from smtpd_util import Client
@@ -75,6 +77,25 @@ class Hub:
 
     def restart(self):
         self.stop()
+        self.start()
+
+    def due_now(self, qid):
+        """Make every pending recipient of qid due at once (as if its retry
+        time had come).  Only while mtad is stopped."""
+        path = os.path.join(self.spool, "queue", qid + ".env")
+        with open(path) as f:
+            env = f.read()
+        env = re.sub(r"^(rcpt pending \w+ \d+) \d+ ", r"\1 0 ", env,
+                     flags=re.M)
+        tmpf = os.path.join(self.spool, "tmp", qid + ".edit")
+        with open(tmpf, "w") as f:
+            f.write(env)
+        os.rename(tmpf, path)
+
+    def retry_now(self, qid):
+        """Restart with qid's recipients due: the start-up scan retries."""
+        self.stop()
+        self.due_now(qid)
         self.start()
 
     def log(self):
