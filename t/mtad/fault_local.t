@@ -86,7 +86,7 @@ for kind in ("mbox", "maildir"):
     for n, p in sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "%s-%d" % (kind, n)
-        what = "%s, %s from #%d (%s)" % (kind, err, n, where(hub, p))
+        what = "%s, %s from call %d (%s)" % (kind, err, n, where(hub, p))
         before = snapshot(hub, kind)
         ff.arm(n, err=err)
         r = F.send(c, [ROOT], F.body(tag, lines=1500))
@@ -152,7 +152,7 @@ for mode in ("from", "once"):
     for n, p in update:
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "update-%s-%d" % (mode, n)
-        what = "update, %s at #%d (%s)%s" % (
+        what = "update, %s at call %d (%s)%s" % (
             err, n, where(hub, p), " only" if mode == "once" else " and later")
         ff.arm(n, err=err, n=1 if mode == "once" else 0)
         r = F.send(c, [ROOT, FILES], F.body(tag))

@@ -77,7 +77,7 @@ for mode in ("from", "once"):
     for n, p in sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "smtp-%s-%d" % (mode, n)
-        what = "SMTP, %s at #%d (%s)%s" % (
+        what = "SMTP, %s at call %d (%s)%s" % (
             err, n, where(p), " only" if mode == "once" else " and later")
         before = hub.queue_files()
         ff.arm(n, err=err, n=1 if mode == "once" else 0)
@@ -137,7 +137,7 @@ for mode in ("from", "once"):
     for n, p in sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "sm-%s-%d" % (mode, n)
-        what = "mtad-sendmail, %s at #%d (%s)%s" % (
+        what = "mtad-sendmail, %s at call %d (%s)%s" % (
             err, n, where(p), " only" if mode == "once" else " and later")
         before = dropped()
         ff.arm(n, err=err, n=1 if mode == "once" else 0)
