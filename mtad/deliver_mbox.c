@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "deliver.h"
 #include "log.h"
 
@@ -155,6 +157,41 @@ write_error(struct dresult *r, const char *path, int err)
 }
 
 /*
+ * A dotlock is stale when its holder is gone: it names a process of this
+ * host that no longer exists (we write our pid into ours, as liblockfile
+ * does), or, naming none, it is older than LOCK_STALE.  Without the pid
+ * check a crashed delivery would hold the mailbox for minutes.
+ */
+static int
+dotlock_stale(const char *lock)
+{
+	struct stat	 st, now;
+	char		 buf[32], *end;
+	ssize_t		 n;
+	long		 pid;
+	int		 fd, stale = 0;
+
+	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (n > 0 && end != buf && (*end == '\n' || *end == '\0') &&
+	    pid > 0 && pid <= INT_MAX)
+		stale = kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+	else
+		stale = st.st_mtime + LOCK_STALE < time(NULL);
+	/* Still the file we judged (not one just taken by someone else)? */
+	return stale && lstat(lock, &now) == 0 && now.st_ino == st.st_ino &&
+	    now.st_dev == st.st_dev;
+}
+
+/*
  * Take the dotlock.  1 taken, 0 not possible here (directory not writable
  * by us: the fcntl lock must do), -1 busy or failed (errno).
  */
@@ -164,12 +201,15 @@ dotlock(const char *lock)
 	time_t	deadline = time(NULL) + LOCK_WAIT;
 
 	for (;;) {
-		struct stat	st;
-		int		fd;
+		char	pid[32];
+		int	fd, n;
 
 		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 		    O_NOFOLLOW, 0600);
 		if (fd != -1) {
+			/* Only a hint for dotlock_stale: failing is harmless. */
+			n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+			(void)write_all(fd, pid, (size_t)n);
 			close(fd);
 			return 1;
 		}
@@ -177,8 +217,7 @@ dotlock(const char *lock)
 			return 0;
 		if (errno != EEXIST)
 			return -1;
-		if (lstat(lock, &st) == 0 && st.st_mtime + LOCK_STALE <
-		    time(NULL)) {
+		if (dotlock_stale(lock)) {
 			log_warnx("removing stale lock %s", lock);
 			unlink(lock);
 			continue;
