@@ -2,8 +2,9 @@
 under the faultfs shim (t/lib/faultfs.py), with a spool, local mailboxes
 (mbox or Maildir) and optionally a smart host, and raw SMTP to it.
 
-    ff = faultfs.FaultFS(tmp)
+    ff = faultfs.FaultFS(tmp)           # or None: no shim
     hub = faultutil.Hub(tmp, ff, mailbox="mbox", sh=None)
+    hub.kill()                         # SIGKILL the whole process group
     c = hub.connect()                  # smtpd_util.Client
     hub.ctl("link", "up")              # mtactl (never under the shim)
     hub.restart()                      # SIGTERM, start again (same spool)
@@ -13,6 +14,7 @@ under the faultfs shim (t/lib/faultfs.py), with a spool, local mailboxes
 
 import os
 import re
+import signal
 
 import mhtest
 from smtpd_util import Client
@@ -62,7 +64,8 @@ class Hub:
     def start(self):
         self._logf = open(self.logpath, "ab")
         self.proc = mhtest.Proc([mhtest.bin("mtad/mtad"), "-C", self.conf,
-                                 "-F", "-v"], env=self.ff.env(),
+                                 "-F", "-v"],
+                                env=self.ff.env() if self.ff else None,
                                 stdout=self._logf, stderr=self._logf)
         mhtest.wait_port(self.port, proc=self.proc, timeout=20)
         sock = os.path.join(self.spool, "control")
@@ -72,6 +75,18 @@ class Hub:
     def stop(self):
         if self.proc:
             self.proc.stop()
+            self._logf.close()
+            self.proc = None
+
+    def kill(self):
+        """SIGKILL mtad and every process of its group (runner, relay and
+        delivery children): a crash."""
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
             self._logf.close()
             self.proc = None
 
