@@ -4,7 +4,9 @@
  * queue and log it the way sendmail does.
  *
  * Rights: as root, each delivery runs in a forked child that becomes the
- * user it writes for and does nothing else.  A user's mailbox is written as
+ * user it writes for and does nothing else.  Under privilege separation
+ * (privsep.h) this process is the unprivileged worker and the privileged
+ * parent forks that child on request.  A user's mailbox is written as
  * that user.  /file and |command targets from the aliases file run as the
  * mtad `user`; those from an :include: file run as the file's owner (the
  * mtad `user` when that is root), so whoever can edit a list can only do
@@ -29,6 +31,7 @@
 #include "bounce.h"
 #include "deliver.h"
 #include "log.h"
+#include "privsep.h"
 
 #define RETRY_FIRST	300		/* seconds before the first retry */
 #define RETRY_MAX	(4 * 3600)
@@ -53,6 +56,7 @@ struct rcpt_run {
 	struct qmsg		*msg;
 	int			 datafd;
 	const char		*rcpt;		/* as accepted */
+	int			 privfd;	/* see privsep.h, or -1 */
 	int			 ok, deferred, bounced;
 	char			 defer_text[512];
 	/* Targets that leave this message: remote addresses, and local
@@ -226,12 +230,112 @@ prepare_mbox(const struct mtad_config *cf, const struct runas *ra)
 	    st.st_gid : (gid_t)-1;
 }
 
-enum tkind { T_USER, T_FILE, T_PIPE };
+/* In a child (of ours, or of the privileged parent): become ra, deliver. */
+static void
+deliver_as(const struct mtad_config *cf, const struct runas *ra,
+    enum privsep_kind kind, const char *what, const struct delivery *d,
+    struct dresult *r)
+{
+	gid_t extra = (gid_t)-1;
+
+	if (kind == PS_USER && cf->mailbox == MAILBOX_MBOX)
+		extra = prepare_mbox(cf, ra);
+	if (drop_to(ra, extra) == -1) {
+		r->status = DELIVER_DEFER;
+		snprintf(r->text, sizeof(r->text), "451 4.3.0 cannot become "
+		    "%s: %s", ra->user, strerror(errno));
+	} else if (kind == PS_FILE)
+		mbox_append(what, d, r);
+	else if (kind == PS_PIPE)
+		pipe_deliver(what, d, r);
+	else
+		backend(cf)->deliver(d, r);
+}
+
+/*
+ * The privileged parent's child.  The worker names the user; the ids come
+ * from the password database here, and a file or command never runs as
+ * root: a worker taken over gets no more than a local user could.
+ */
+void
+local_deliver_as(const struct mtad_config *cf, const struct privsep_req *req,
+    int datafd, struct dresult *r)
+{
+	struct passwd	*pw;
+	struct runas	 ra;
+	struct qmsg	 m;
+	struct delivery	 d;
+
+	memset(r, 0, sizeof(*r));
+	r->status = DELIVER_DEFER;
+	if (req->kind == PS_USER)
+		pw = getpwnam(req->user);
+	else
+		pw = getpwuid(req->uid);
+	if (pw == NULL || runas_pw(pw, &ra) == -1) {
+		snprintf(r->text, sizeof(r->text), "451 4.3.0 no such user");
+		return;
+	}
+	if (req->kind != PS_USER) {
+		if (ra.uid == 0 || (req->gid == 0 && ra.gid != 0)) {
+			snprintf(r->text, sizeof(r->text), "451 4.3.0 refusing "
+			    "to run %.400s as root", req->what);
+			return;
+		}
+		ra.gid = req->gid;
+	}
+	memset(&m, 0, sizeof(m));
+	m.sender = (char *)req->sender;
+	memset(&d, 0, sizeof(d));
+	d.cf = cf;
+	d.msg = &m;
+	d.datafd = datafd;
+	d.user = ra.user;
+	d.uid = ra.uid;
+	d.gid = ra.gid;
+	d.home = ra.home;
+	d.rcpt = req->rcpt[0] != '\0' ? req->rcpt : NULL;
+	memset(r, 0, sizeof(*r));
+	deliver_as(cf, &ra, req->kind, req->what, &d, r);
+}
+
+/* Have the privileged parent run it (see privsep.h). */
+static void
+run_privsep(int privfd, const struct runas *ra, enum privsep_kind kind,
+    const char *what, const struct delivery *d, struct dresult *r)
+{
+	struct privsep_req	*req;
+
+	memset(r, 0, sizeof(*r));
+	r->status = DELIVER_DEFER;
+	if ((req = calloc(1, sizeof(*req))) == NULL) {
+		snprintf(r->text, sizeof(r->text), "451 4.3.0 out of memory");
+		return;
+	}
+	req->kind = kind;
+	req->uid = ra->uid;
+	req->gid = ra->gid;
+	if ((size_t)snprintf(req->user, sizeof(req->user), "%s", ra->user) >=
+	    sizeof(req->user) ||
+	    (size_t)snprintf(req->what, sizeof(req->what), "%s", what ? what :
+	    "") >= sizeof(req->what) ||
+	    (size_t)snprintf(req->sender, sizeof(req->sender), "%s",
+	    d->msg->sender ? d->msg->sender : "") >= sizeof(req->sender) ||
+	    (size_t)snprintf(req->rcpt, sizeof(req->rcpt), "%s", d->rcpt ?
+	    d->rcpt : "") >= sizeof(req->rcpt)) {
+		snprintf(r->text, sizeof(r->text), "451 4.3.0 delivery request "
+		    "too long");
+		free(req);
+		return;
+	}
+	privsep_deliver(privfd, req, d->datafd, r);
+	free(req);
+}
 
 /* Run one delivery in a child as ra; the result comes back over a pipe. */
 static void
-run_child(const struct mtad_config *cf, const struct runas *ra,
-    enum tkind kind, const char *what, const struct delivery *d,
+run_child(const struct mtad_config *cf, int privfd, const struct runas *ra,
+    enum privsep_kind kind, const char *what, const struct delivery *d,
     struct dresult *r)
 {
 	int	 p[2], status;
@@ -239,6 +343,10 @@ run_child(const struct mtad_config *cf, const struct runas *ra,
 	ssize_t	 n;
 	size_t	 got = 0;
 
+	if (privfd != -1) {
+		run_privsep(privfd, ra, kind, what, d, r);
+		return;
+	}
 	memset(r, 0, sizeof(*r));
 	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1) {
 		r->status = DELIVER_DEFER;
@@ -247,21 +355,8 @@ run_child(const struct mtad_config *cf, const struct runas *ra,
 		return;
 	}
 	if (pid == 0) {
-		gid_t extra = (gid_t)-1;
-
 		close(p[0]);
-		if (kind == T_USER && cf->mailbox == MAILBOX_MBOX)
-			extra = prepare_mbox(cf, ra);
-		if (drop_to(ra, extra) == -1) {
-			r->status = DELIVER_DEFER;
-			snprintf(r->text, sizeof(r->text), "451 4.3.0 cannot "
-			    "become %s: %s", ra->user, strerror(errno));
-		} else if (kind == T_FILE)
-			mbox_append(what, d, r);
-		else if (kind == T_PIPE)
-			pipe_deliver(what, d, r);
-		else
-			backend(cf)->deliver(d, r);
+		deliver_as(cf, ra, kind, what, d, r);
 		(void)write(p[1], r, sizeof(*r));
 		_exit(0);
 	}
@@ -378,13 +473,14 @@ note(struct rcpt_run *rr, const char *target, const char *user,
 
 /* Rights for a file or pipe target (see the comment at the top). */
 static int
-runas_for(const struct mtad_config *cf, const struct alias_target *t,
-    struct runas *ra, char *err, size_t errlen)
+runas_for(const struct mtad_config *cf, int privfd,
+    const struct alias_target *t, struct runas *ra, char *err, size_t errlen)
 {
+	int		 switching = privileged() || privfd != -1;
 	struct passwd	*pw;
 	const char	*user = cf->user ? cf->user : "mtad";
 
-	if (!privileged())
+	if (!switching)
 		pw = getpwuid(geteuid());
 	else if (t->from_include && t->include_uid != 0)
 		pw = getpwuid(t->include_uid);
@@ -395,7 +491,7 @@ runas_for(const struct mtad_config *cf, const struct alias_target *t,
 		    "(mtad user %s)", t->value, user);
 		return -1;
 	}
-	if (t->from_include && t->include_uid != 0 && privileged())
+	if (t->from_include && t->include_uid != 0 && switching)
 		ra->gid = t->include_gid;
 	return 0;
 }
@@ -442,20 +538,20 @@ deliver_target(const struct alias_target *t, void *arg)
 		d.uid = ra.uid;
 		d.gid = ra.gid;
 		d.home = ra.home;
-		run_child(rr->cf, &ra, T_USER, NULL, &d, &r);
+		run_child(rr->cf, rr->privfd, &ra, PS_USER, NULL, &d, &r);
 		note(rr, ra.user, ra.user, &r);
 		return 0;
 	case ALIAS_FILE:
 	case ALIAS_PIPE:
-		if (runas_for(rr->cf, t, &ra, r.text, sizeof(r.text)) == -1) {
+		if (runas_for(rr->cf, rr->privfd, t, &ra, r.text, sizeof(r.text)) == -1) {
 			r.status = DELIVER_DEFER;
 		} else {
 			d.user = ra.user;
 			d.uid = ra.uid;
 			d.gid = ra.gid;
 			d.home = ra.home;
-			run_child(rr->cf, &ra, t->kind == ALIAS_FILE ? T_FILE :
-			    T_PIPE, t->value, &d, &r);
+			run_child(rr->cf, rr->privfd, &ra, t->kind ==
+			    ALIAS_FILE ? PS_FILE : PS_PIPE, t->value, &d, &r);
 		}
 		snprintf(where, sizeof(where), "%s%s", t->kind == ALIAS_PIPE ?
 		    "|" : "", t->value);
@@ -635,7 +731,7 @@ settle(struct queue *q, struct qmsg *m, size_t idx, const char *addr,
 }
 
 static int	deliver_locked(const struct mtad_config *, struct queue *,
-		    const char *);
+		    const char *, int);
 
 struct target_list {
 	struct alias_target	*v;
@@ -663,8 +759,8 @@ collect_target(const struct alias_target *t, void *arg)
  * deferral or bounce reason.  Failed targets are added to *fails.
  */
 static enum qrcpt_state
-deliver_rcpt(const struct mtad_config *cf, struct queue *q, struct qmsg *m,
-    int datafd, const struct alias_table *t, const char *addr,
+deliver_rcpt(const struct mtad_config *cf, int privfd, struct queue *q,
+    struct qmsg *m, int datafd, const struct alias_table *t, const char *addr,
     struct failure **fails, size_t *nfails, char *text, size_t textlen)
 {
 	struct rcpt_run		 rr;
@@ -678,6 +774,7 @@ deliver_rcpt(const struct mtad_config *cf, struct queue *q, struct qmsg *m,
 	rr.msg = m;
 	rr.datafd = datafd;
 	rr.rcpt = addr;
+	rr.privfd = privfd;
 	rr.fail = *fails;
 	rr.nfail = *nfails;
 	text[0] = '\0';
@@ -803,7 +900,7 @@ lock_message(struct queue *q, const char *id)
 
 int
 local_deliver_message(const struct mtad_config *cf, struct queue *q,
-    const char *id)
+    const char *id, int privfd)
 {
 	int	lockfd, ret;
 
@@ -817,13 +914,14 @@ local_deliver_message(const struct mtad_config *cf, struct queue *q,
 		log_warn("%s: cannot lock message", id);
 		return -1;
 	}
-	ret = deliver_locked(cf, q, id);
+	ret = deliver_locked(cf, q, id, privfd);
 	close(lockfd);
 	return ret;
 }
 
 static int
-deliver_locked(const struct mtad_config *cf, struct queue *q, const char *id)
+deliver_locked(const struct mtad_config *cf, struct queue *q, const char *id,
+    int privfd)
 {
 	struct alias_table	*t;
 	struct qmsg		 m;
@@ -868,7 +966,7 @@ deliver_locked(const struct mtad_config *cf, struct queue *q, const char *id)
 			snprintf(text, sizeof(text), "%.500s", aerr);
 			st = QR_PENDING;
 		} else
-			st = deliver_rcpt(cf, q, &m, datafd, t, addr, &fails,
+			st = deliver_rcpt(cf, privfd, q, &m, datafd, t, addr, &fails,
 			    &nfails, text, sizeof(text));
 		if (st == QR_PENDING && now - m.arrival >=
 		    cf->queue_lifetime && cf->queue_lifetime > 0) {
@@ -950,7 +1048,7 @@ deliver_locked(const struct mtad_config *cf, struct queue *q, const char *id)
 		if (rc == -1)
 			log_warn("%s: cannot queue a DSN", m.id);
 		else if (rc == 1 && local)
-			local_deliver_message(cf, q, newid);
+			local_deliver_message(cf, q, newid, privfd);
 	}
 	for (i = 0; i < nfails; i++) {
 		free(fails[i].orig);

@@ -68,10 +68,11 @@ int	local_rcpt_known(const struct mtad_config *cf, const char *local);
  * Deliver every pending local recipient of message id: expand aliases,
  * deliver (as the recipient's uid when running as root, in a child that does
  * nothing else), settle each recipient in the queue, log a to= line for each,
- * and queue a DSN for failures.  Returns 0, or -1 when the message could not
- * be read (it stays queued).
+ * and queue a DSN for failures.  privfd: the privileged parent that forks
+ * the deliveries (privsep.h), or -1 to fork them here.  Returns 0, or -1
+ * when the message could not be read (it stays queued).
  */
 int	local_deliver_message(const struct mtad_config *cf, struct queue *q,
-	    const char *id);
+	    const char *id, int privfd);
 
 #endif

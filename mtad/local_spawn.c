@@ -47,13 +47,9 @@ child_main(struct mtad *d, size_t n)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	/* The daemon keeps root as its saved id for exactly this: delivery
-	 * as the recipient needs it back. */
-	if (d->dropped && (setresuid(0, 0, 0) == -1 ||
-	    setresgid(0, 0, 0) == -1))
-		log_warn("cannot regain root for delivery");
 	for (i = 0; i < n; i++)
-		if (local_deliver_message(&d->cf, &d->q, d->dq[i]) == -1)
+		if (local_deliver_message(&d->cf, &d->q, d->dq[i],
+		    d->privfd) == -1)
 			log_warnx("%s: local delivery left queued", d->dq[i]);
 	_exit(0);
 }

@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 
 #include "log.h"
 #include "mtad.h"
+#include "privsep.h"
 #include "relay.h"
 #include "runner.h"
 #include "submit.h"
@@ -59,7 +59,11 @@ mtad_unwatch(struct mtad *d, struct handler *h)
 static void
 runner_child_init(void *arg)
 {
-	smtp_server_closefrom_child(arg);
+	struct mtad	*d = arg;
+
+	smtp_server_closefrom_child(d);
+	if (d->privfd != -1)
+		close(d->privfd);
 }
 
 void
@@ -185,8 +189,9 @@ chown_spool(const struct mtad_config *cf, uid_t uid, gid_t gid)
 }
 
 /*
- * Run as cf->user from here on.  Root stays the saved set-user-ID so that
- * the local delivery children (and only they) can become a recipient.
+ * Run as cf->user from here on, with no way back: a root parent stays
+ * behind only to fork local deliveries as their recipients (privsep.h).
+ * Started as another user, or with user root, there is nothing to drop.
  */
 static void
 drop_privileges(struct mtad *d)
@@ -198,11 +203,7 @@ drop_privileges(struct mtad *d)
 	if ((pw = getpwnam(d->cf.user)) == NULL)
 		fatalx("user %s: no such user", d->cf.user);
 	chown_spool(&d->cf, pw->pw_uid, pw->pw_gid);
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, 0) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, 0) == -1)
-		fatal("dropping privileges to %s", d->cf.user);
-	d->dropped = 1;
+	privsep_split(d, pw->pw_uid, pw->pw_gid);
 }
 
 static void
@@ -327,6 +328,7 @@ main(int argc, char *argv[])
 		return EX_OSERR;
 	d->confpath = MTAD_DEFAULT_CONF;
 	d->pickup.fd = -1;
+	d->privfd = -1;
 	while ((ch = getopt(argc, argv, "C:Fvn")) != -1) {
 		switch (ch) {
 		case 'C':

@@ -41,7 +41,8 @@ struct mtad {
 	const char		*confpath;
 	int			 foreground;
 	int			 verbose;
-	int			 dropped;	/* running as cf.user, root saved */
+	int			 privfd;	/* to the privileged parent, or -1
+						   (privsep.h) */
 
 	struct queue		 q;
 	int			 epfd;

@@ -627,7 +627,7 @@ aliases_users_files_pipes_and_bounces(void **state)
 	assert_false(local_rcpt_known(&f->cf, "../etc"));
 
 	enqueue(f, sender, orig_msg, rcpts, 5, id);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 
 	/* The remote recipient still waits; its alias target got a clone. */
 	assert_int_equal(queue_load(&f->q, id, &m), 0);
@@ -718,7 +718,7 @@ failing_mda_bounces_once_and_stops(void **state)
 		rcpts[0] = r;
 		enqueue(f, r, orig_msg, rcpts, 1, id);
 	}
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queued(f), 0);
 	snprintf(path, sizeof(path), "%s/seen", f->dir);
 	out = slurp(path, NULL);
@@ -747,7 +747,7 @@ deferred_rcpt_waits_with_backoff(void **state)
 	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
 	rcpts[0] = r;
 	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queue_load(&f->q, id, &m), 0);
 	assert_int_equal(m.rcpts[0].state, QR_PENDING);
 	assert_int_equal(m.rcpts[0].tries, 1);
@@ -759,7 +759,7 @@ deferred_rcpt_waits_with_backoff(void **state)
 	    "4.3.0 command exited 75 (temporary failure))"));
 	/* Not due yet: nothing happens. */
 	f->cf.mailbox_arg = "exit 1";
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queue_load(&f->q, id, &m), 0);
 	assert_int_equal(m.rcpts[0].tries, 1);
 	qmsg_free(&m);
@@ -845,7 +845,7 @@ as_root_each_delivery_runs_as_its_user(void **state)
 	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 3, id);
 	assert_int_equal(setresuid(-1, 0, -1), 0);
 	assert_int_equal(setresgid(-1, 0, -1), 0);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(geteuid(), 0);
 	assert_int_equal(getegid(), 0);
 
@@ -903,7 +903,7 @@ partly_delivered_list_retries_only_the_rest(void **state)
 	f->cf.mailbox = MAILBOX_MDA;
 	f->cf.mailbox_arg = cmd;
 	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 
 	/* The list is done; nobody waits in a clone, the other member
 	 * has the message once. */
@@ -943,7 +943,7 @@ loop_found_late_delivers_nothing(void **state)
 	f->cf.mailbox_arg = cmd;
 	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
 	enqueue(f, r, orig_msg, rcpts, 1, id);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queued(f), 0);
 	/* Only the DSN: the first member did not get the message. */
 	snprintf(path, sizeof(path), "%s/seen", f->dir);
@@ -975,7 +975,7 @@ one_delivery_process_per_message(void **state)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queue_load(&f->q, id, &m), 0);
 	assert_int_equal(m.rcpts[0].state, QR_PENDING);
 	assert_int_equal(m.rcpts[0].tries, 0);
@@ -984,11 +984,11 @@ one_delivery_process_per_message(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 
 	close(fd);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queue_load(&f->q, id, &m), -1);
 	assert_string_equal(slurp(path, NULL), orig_msg);
 	/* Gone: a late second call is a no-op. */
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 }
 
 static void
@@ -1007,7 +1007,7 @@ deferred_past_queue_lifetime_bounces(void **state)
 	rcpts[0] = r;
 	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
 	sleep(1);
-	assert_int_equal(local_deliver_message(&f->cf, &f->q, id), 0);
+	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	/* Settled as bounced; the DSN waits for the smart host. */
 	assert_int_equal(queue_load(&f->q, id, &m), -1);
 	queue_scan(&f->q, count_cb, &n);
