@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -866,28 +867,49 @@ out:
 /*
  * One delivery process per message at a time: a second one (a rescan while
  * a child still works on it) backs off instead of delivering twice.  An
- * open file description lock on the .msg, since the queue's own flock on
- * it is taken and dropped by every queue_set_rcpt of this very process.
- * The fd (returned) holds it until closed; -1 with errno EAGAIN when busy.
+ * open file description lock, since the queue's own flock on the .msg is
+ * taken and dropped by every queue_set_rcpt of this very process.  It is
+ * a byte of LOCK_FILE in the spool, at an offset hashed from the ID, not
+ * the .msg itself: a write lock needs a file open for writing, and a
+ * message mtad-sendmail dropped belongs to its submitter, which the
+ * unprivileged daemon cannot write.  Two IDs sharing a byte only wait
+ * for each other's turn.  The fd (returned) holds the lock until closed;
+ * -1 with errno EAGAIN when busy, ENOENT when the message is gone.
  */
-static int
-lock_message(struct queue *q, const char *id)
+#define LOCK_FILE	"deliver.lock"
+
+int
+local_lock_message(struct queue *q, const char *id)
 {
-	struct flock	fl;
-	char		name[QID_SIZE + 8];
-	int		fd;
+	struct flock	 fl;
+	struct stat	 st;
+	char		 name[QID_SIZE + 8], path[PATH_MAX];
+	uint32_t	 h = 2166136261u;
+	const char	*p;
+	int		 fd;
 
 	if (!queue_valid_id(id)) {
 		errno = EINVAL;
 		return -1;
 	}
 	snprintf(name, sizeof(name), "%s.msg", id);
-	if ((fd = openat(q->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW))
+	if (fstatat(q->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", q->spool,
+	    LOCK_FILE) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600))
 	    == -1)
 		return -1;
+	for (p = id; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;	/* FNV-1a */
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
+	fl.l_start = h;
+	fl.l_len = 1;
 	if (fcntl(fd, F_OFD_SETLK, &fl) == -1) {
 		int save = errno == EACCES ? EAGAIN : errno;
 
@@ -895,7 +917,68 @@ lock_message(struct queue *q, const char *id)
 		errno = save;
 		return -1;
 	}
+	/* Delivered and removed while we waited for the lock? */
+	if (fstatat(q->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		close(fd);
+		errno = ENOENT;
+		return -1;
+	}
 	return fd;
+}
+
+int
+local_bounce_loop(const struct mtad_config *cf, struct queue *q,
+    const char *id, unsigned hops, unsigned max, char newid[QID_SIZE],
+    int *local)
+{
+	struct bounce_rcpt	*br = NULL;
+	struct qmsg		 m;
+	char			 reason[128];
+	size_t			 i, n = 0;
+	time_t			 now = time(NULL);
+	int			 lockfd, datafd = -1, rc = -1;
+
+	if ((lockfd = local_lock_message(q, id)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (queue_load(q, id, &m) == -1) {
+		close(lockfd);
+		return errno == ENOENT ? 0 : -1;
+	}
+	snprintf(reason, sizeof(reason), "554 5.4.6 Too many hops (%u "
+	    "Received: fields, %u max): mail loop", hops, max);
+	if ((datafd = queue_open_data(q, id)) == -1 ||
+	    (br = calloc(m.nrcpts ? m.nrcpts : 1, sizeof(*br))) == NULL)
+		goto out;
+	for (i = 0; i < m.nrcpts; i++) {
+		if (m.rcpts[i].state != QR_PENDING)
+			continue;
+		br[n].orig = m.rcpts[i].addr;
+		br[n].reason = reason;
+		n++;
+	}
+	rc = 0;
+	if (n == 0)
+		goto out;
+	*local = 0;
+	if ((rc = bounce_queue(cf, q, &m, datafd, br, n, newid, local)) == -1)
+		goto out;
+	for (i = 0; i < m.nrcpts; i++) {
+		char *addr;
+
+		if (m.rcpts[i].state != QR_PENDING ||
+		    (addr = strdup(m.rcpts[i].addr)) == NULL)
+			continue;
+		settle(q, &m, i, addr, QR_BOUNCED, reason, 0, now);
+		free(addr);
+	}
+	rc = rc == 1 ? 1 : 0;
+out:
+	free(br);
+	if (datafd != -1)
+		close(datafd);
+	qmsg_free(&m);
+	close(lockfd);
+	return rc;
 }
 
 int
@@ -904,7 +987,7 @@ local_deliver_message(const struct mtad_config *cf, struct queue *q,
 {
 	int	lockfd, ret;
 
-	if ((lockfd = lock_message(q, id)) == -1) {
+	if ((lockfd = local_lock_message(q, id)) == -1) {
 		if (errno == ENOENT)
 			return 0;	/* done meanwhile */
 		if (errno == EAGAIN) {

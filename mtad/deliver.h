@@ -75,4 +75,21 @@ int	local_rcpt_known(const struct mtad_config *cf, const char *local);
 int	local_deliver_message(const struct mtad_config *cf, struct queue *q,
 	    const char *id, int privfd);
 
+/*
+ * The lock one delivery process holds on message id while it works on it
+ * (a byte of deliver.lock in the spool): an fd to close, or -1 with errno
+ * EAGAIN (held elsewhere) or ENOENT (the message is gone).
+ */
+int	local_lock_message(struct queue *q, const char *id);
+
+/*
+ * Bounce every pending recipient of message id, which came through hops
+ * Received: fields (more than max): one DSN, "554 5.4.6 Too many hops".
+ * 1 with newid (and *local) set as bounce_queue, 0 when nothing was
+ * pending, -1 when the DSN could not be queued (nothing changed).
+ */
+int	local_bounce_loop(const struct mtad_config *cf, struct queue *q,
+	    const char *id, unsigned hops, unsigned max, char newid[QID_SIZE],
+	    int *local);
+
 #endif

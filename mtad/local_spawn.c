@@ -15,6 +15,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "mtad.h"
+#include "smtp_session.h"
 
 #define BATCH	64
 
@@ -188,4 +189,33 @@ local_spawn_pickup(struct mtad *d)
 		log_warn("maildrop pickup");
 	local_spawn_run(d);
 	mtad_runner_notify(d);
+}
+
+/*
+ * A mail loop (more Received: fields than SMTP_MAX_HOPS): acknowledged
+ * like any message, then every recipient is bounced with one DSN instead
+ * of going round again (sendmail's MaxHopCount, Postfix's hopcount_limit).
+ * If the DSN cannot be queued the message is delivered normally.
+ */
+void
+local_spawn_loop(struct mtad *d, const char *id, unsigned hops)
+{
+	char	newid[QID_SIZE];
+	int	local = 0;
+
+	switch (local_bounce_loop(&d->cf, &d->q, id, hops, SMTP_MAX_HOPS,
+	    newid, &local)) {
+	case 1:
+		if (local)
+			local_spawn_add(d, newid);
+		else
+			d->remote_new = 1;
+		break;
+	case 0:
+		break;
+	default:
+		log_warnx("%s: mail loop not bounced; delivering it", id);
+		local_spawn_add(d, id);
+		break;
+	}
 }

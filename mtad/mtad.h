@@ -100,6 +100,8 @@ void	local_spawn_scan(struct mtad *);
 void	local_spawn_pickup(struct mtad *);
 /* Queue messages whose deferred local recipients are due (every tick). */
 void	local_spawn_retry(struct mtad *);
+/* A message that came through too many hops: bounce it, deliver the DSN. */
+void	local_spawn_loop(struct mtad *, const char *id, unsigned hops);
 
 /* mtad.c: (re)start the runner; tell it about new remote mail. */
 void	mtad_runner_start(struct mtad *);

@@ -393,13 +393,20 @@ smtp_server_commit(struct mtad *d)
 	for (i = 0; i < n; i++) {
 		struct smtp_conn *c = batch[i];
 		size_t		  r;
+		unsigned	  hops = c->s.hops;
+		char		  qid[QID_SIZE];
+		int		  local;
 
 		if (res[i] == 0)
 			for (r = 0; r < c->s.msg.nrcpts; r++)
 				if (!c->s.msg.rcpts[r].local)
 					d->remote_new = 1;
 		c->committing = 0;
-		if (smtp_session_committed(&c->s, res[i], id))
+		memcpy(qid, c->s.msg.id, QID_SIZE);
+		local = smtp_session_committed(&c->s, res[i], id);
+		if (res[i] == 0 && hops > SMTP_MAX_HOPS)
+			local_spawn_loop(d, qid, hops);
+		else if (local)
 			local_spawn_add(d, id);
 		if (c->dead)
 			conn_free(d, c);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,6 +410,7 @@ do_data(struct smtp_session *s, const char *arg)
 	s->msg.arrival = time(NULL);
 	s->data_octets = 0;
 	s->in_headers = 1;
+	s->hops = 0;
 	s->midline = s->bad_eol = s->too_long = s->too_big = 0;
 	s->prev_crlf = 1;
 	s->dlen = 0;
@@ -503,6 +505,8 @@ header_line(struct smtp_session *s, const char *p, size_t len)
 		s->in_headers = 0;
 		return;
 	}
+	if (len >= 9 && strncasecmp(p, "Received:", 9) == 0 && s->hops < UINT_MAX)
+		s->hops++;
 	if (s->msg.msgid != NULL || len <= n ||
 	    strncasecmp(p, "Message-ID:", n) != 0)
 		return;
@@ -676,7 +680,6 @@ smtp_session_feed(struct smtp_session *s)
 {
 	size_t	pos = 0, before;
 
-	s->last_active = time(NULL);
 	while (pos < s->inlen && can_go_on(s)) {
 		before = pos;
 		if (s->state == SS_DATA)
@@ -688,6 +691,10 @@ smtp_session_feed(struct smtp_session *s)
 	}
 	if (s->want_tls)
 		pos = s->inlen;		/* do_starttls dropped the rest */
+	/* Only a whole line is progress: a client dripping a byte at a
+	 * time (slowloris) still meets the idle timeout. */
+	if (pos > 0)
+		s->last_active = time(NULL);
 	if (pos > 0) {
 		memmove(s->in, s->in + pos, s->inlen - pos);
 		s->inlen -= pos;

@@ -20,6 +20,7 @@
 #define SMTP_CMD_MAX	512		/* RFC 5321 4.5.3.1.4, CRLF included */
 #define SMTP_TEXT_MAX	1000		/* RFC 5321 4.5.3.1.6, CRLF included */
 #define SMTP_RCPT_MAX	100
+#define SMTP_MAX_HOPS	30	/* Received: fields before it is a loop */
 #define SMTP_IN_SIZE	(32 * 1024)
 #define SMTP_DBUF_SIZE	(64 * 1024)
 #define SMTP_OUT_HIGH	(16 * 1024)	/* stop reading commands above this */
@@ -59,6 +60,7 @@ struct smtp_session {
 	/* DATA reading. */
 	uint64_t	 data_octets;		/* as received, dot-stuffed */
 	int		 in_headers;
+	unsigned	 hops;			/* Received: fields seen */
 	int		 midline;		/* inside an over-long line */
 	int		 prev_crlf;		/* last line ended in CRLF */
 	int		 bad_eol;		/* bare CR or LF seen */

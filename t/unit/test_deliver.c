@@ -957,7 +957,6 @@ one_delivery_process_per_message(void **state)
 {
 	struct qfix	*f = *state;
 	struct qmsg	 m;
-	struct flock	 fl;
 	char		 id[QID_SIZE], cmd[256], r[128], path[300];
 	const char	*rcpts[1];
 	int		 fd;
@@ -970,11 +969,10 @@ one_delivery_process_per_message(void **state)
 	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 1, id);
 
 	/* Another delivery process holds the message. */
-	snprintf(path, sizeof(path), "%s/queue/%s.msg", f->spool, id);
-	fd = open(path, O_RDWR);
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	fd = local_lock_message(&f->q, id);
+	assert_true(fd >= 0);
+	assert_int_equal(local_lock_message(&f->q, id), -1);
+	assert_int_equal(errno, EAGAIN);
 	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 	assert_int_equal(queue_load(&f->q, id, &m), 0);
 	assert_int_equal(m.rcpts[0].state, QR_PENDING);
@@ -989,6 +987,40 @@ one_delivery_process_per_message(void **state)
 	assert_string_equal(slurp(path, NULL), orig_msg);
 	/* Gone: a late second call is a no-op. */
 	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
+}
+
+/* A mail loop: every pending recipient, local or not, bounced at once
+ * with one DSN to the sender; nothing left to deliver. */
+static void
+too_many_hops_bounces_every_recipient(void **state)
+{
+	struct qfix	*f = *state;
+	struct qmsg	 m;
+	char		 id[QID_SIZE], newid[QID_SIZE], r[128];
+	const char	*rcpts[2];
+	int		 local = -1;
+
+	snprintf(r, sizeof(r), "%s@hub.lan", f->me);
+	rcpts[0] = r;
+	rcpts[1] = "far@remote.example";
+	enqueue(f, "eddy@remote.example", orig_msg, rcpts, 2, id);
+	assert_int_equal(local_bounce_loop(&f->cf, &f->q, id, 31, 30, newid,
+	    &local), 1);
+	assert_int_equal(local, 0);	/* the DSN goes to eddy@remote */
+	/* The original is settled (gone); the DSN waits for the smart host. */
+	assert_int_equal(queue_load(&f->q, id, &m), -1);
+	assert_int_equal(queue_load(&f->q, newid, &m), 0);
+	assert_int_equal(m.nrcpts, 1);
+	assert_string_equal(m.rcpts[0].addr, "eddy@remote.example");
+	assert_string_equal(m.sender, "");
+	qmsg_free(&m);
+	assert_int_equal(queued(f), 1);
+	/* Nothing pending any more: a second call queues nothing. */
+	assert_int_equal(local_bounce_loop(&f->cf, &f->q, id, 31, 30, newid,
+	    &local), 0);
+	/* Malformed ID. */
+	assert_int_equal(local_bounce_loop(&f->cf, &f->q, "../x", 31, 30,
+	    newid, &local), -1);
 }
 
 static void
@@ -1055,6 +1087,8 @@ main(void)
 		    one_delivery_process_per_message, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(
 		    deferred_past_queue_lifetime_bounces, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    too_many_hops_bounces_every_recipient, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
