@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "control.h"
+#include "mailq.h"
 #include "relay.h"
 #include "runner.h"
 
@@ -221,7 +222,6 @@ format_result(const struct flush_count *fc, char *buf, size_t len)
 
 struct qstat {
 	struct runner	*r;
-	struct client	*c;		/* mailq: list to this client */
 	unsigned	 n;
 	time_t		 oldest;
 };
@@ -242,28 +242,9 @@ qstat_one(const char *id, void *arg)
 {
 	struct qstat	*st = arg;
 	struct qmsg	 m;
-	struct tm	 tm;
-	char		 when[32];
-	size_t		 i;
 
 	if (queue_load(st->r->q, id, &m) == -1)
 		return 0;	/* settled meanwhile */
-	if (st->c != NULL) {
-		localtime_r(&m.arrival, &tm);
-		strftime(when, sizeof(when), "%a %b %d %H:%M", &tm);
-		client_printf(st->c, "%s %8llu %s <%s>\n", m.id,
-		    (unsigned long long)m.size, when, m.sender);
-		for (i = 0; i < m.nrcpts; i++) {
-			const struct qrcpt *rc = &m.rcpts[i];
-
-			if (rc->state != QR_PENDING)
-				continue;
-			client_printf(st->c, "\t<%s>%s%s%s\n", rc->addr,
-			    rc->local ? " (local)" : "",
-			    rc->last_error ? " " : "",
-			    rc->last_error ? rc->last_error : "");
-		}
-	}
 	if (remote_pending(&m)) {
 		st->n++;
 		if (st->oldest == 0 || m.arrival < st->oldest)
@@ -276,7 +257,7 @@ qstat_one(const char *id, void *arg)
 static void
 cmd_status(struct runner *r, struct client *c)
 {
-	struct qstat	 st = { r, NULL, 0, 0 };
+	struct qstat	 st = { r, 0, 0 };
 	char		 age[32], when[64], res[512];
 	struct tm	 tm;
 
@@ -300,16 +281,32 @@ cmd_status(struct runner *r, struct client *c)
 	client_end(c, 0);
 }
 
+/* The same listing as mailq(1), from the daemon's side. */
 static void
 cmd_mailq(struct runner *r, struct client *c)
 {
-	struct qstat	st = { r, c, 0, 0 };
+	char	*buf = NULL;
+	size_t	 len = 0, off;
+	ssize_t	 n;
+	FILE	*f;
+	int	 rv;
 
-	queue_scan(r->q, qstat_one, &st);
-	if (c->fd == -1)
+	if ((f = open_memstream(&buf, &len)) == NULL) {
+		client_printf(c, "error: %s\n", strerror(errno));
+		client_end(c, 1);
 		return;
-	client_printf(c, "%u messages waiting for the smart host\n", st.n);
-	client_end(c, 0);
+	}
+	rv = mailq_print(r->q, f);
+	fclose(f);
+	for (off = 0; off < len && c->fd != -1; off += n)
+		if ((n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL)) <= 0)
+			client_close(c);
+	free(buf);
+	if (rv == -1) {
+		client_printf(c, "error: cannot read the queue\n");
+		client_end(c, 1);
+	} else
+		client_end(c, 0);
 }
 
 /* --- flushes ------------------------------------------------------------- */
