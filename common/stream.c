@@ -35,6 +35,9 @@ struct stream {
 	int			 dead;		/* TLS start failed */
 	int			 eof;		/* the peer closed */
 	volatile sig_atomic_t	*cancel;
+	int			 idle_ms;
+	void			(*idle_fn)(void *);
+	void			*idle_arg;
 	mailstream		*ms;
 	char			 err[256];
 };
@@ -59,7 +62,8 @@ wait_fd(struct stream *st, int fd, short events, long long deadline,
 {
 	struct pollfd	 pfd;
 	long long	 left;
-	int		 r;
+	int		 r, idle = events == POLLIN && st->idle_fn != NULL &&
+			    st->idle_ms > 0;
 
 	for (;;) {
 		if (st->cancel != NULL && *st->cancel) {
@@ -72,12 +76,19 @@ wait_fd(struct stream *st, int fd, short events, long long deadline,
 			    (st->timeout_ms + 999) / 1000, what);
 			return -1;
 		}
+		if (idle && left > st->idle_ms)
+			left = st->idle_ms;
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
 		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (r > 0)
 			return 0;
+		if (r == 0 && idle) {
+			idle = 0;
+			st->idle_fn(st->idle_arg);
+			continue;
+		}
 		if (r == -1 && errno != EINTR) {
 			st_err(st, "poll: %s", strerror(errno));
 			return -1;
@@ -561,6 +572,14 @@ void
 stream_set_timeout(struct stream *st, int timeout_ms)
 {
 	st->timeout_ms = timeout_ms;
+}
+
+void
+stream_set_idle(struct stream *st, int ms, void (*fn)(void *), void *arg)
+{
+	st->idle_ms = ms;
+	st->idle_fn = fn;
+	st->idle_arg = arg;
 }
 
 void

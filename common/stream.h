@@ -83,6 +83,13 @@ void		 stream_set_timeout(struct stream *st, int timeout_ms);
  */
 void		 stream_set_cancel(struct stream *st,
 		    volatile sig_atomic_t *flag);
+/*
+ * fn(arg) runs when a read has waited ms without input; the wait then goes
+ * on.  Work that must not slow a busy pipeline but should not wait for
+ * long either (mtad syncs its queue directory there).  ms 0: never.
+ */
+void		 stream_set_idle(struct stream *st, int ms,
+		    void (*fn)(void *), void *arg);
 /* Why the last operation failed ("timeout after 300 s reading", ...). */
 const char	*stream_error(struct stream *st);
 

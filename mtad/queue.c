@@ -120,6 +120,8 @@ queue_init(struct queue *q)
 {
 	q->spool = NULL;
 	q->dirfd = q->tmpfd = q->dropfd = -1;
+	q->defer_sync = 0;
+	q->unsynced = 0;
 }
 
 /* Create what is missing; directories we may not create are left to open
@@ -834,6 +836,27 @@ all_settled(const struct qmsg *m)
 	return 1;
 }
 
+/* After a rename or unlink in queue/: sync now, or count it for
+ * queue_sync(). */
+static int
+dir_synced(struct queue *q)
+{
+	if (q->defer_sync) {
+		q->unsynced++;
+		return 0;
+	}
+	return fsync(q->dirfd);
+}
+
+int
+queue_sync(struct queue *q)
+{
+	if (q->unsynced == 0)
+		return 0;
+	q->unsynced = 0;
+	return fsync(q->dirfd);
+}
+
 /* Replace queue/ID.env durably; the caller holds the message's lock. */
 static int
 rewrite_env(struct queue *q, const struct qmsg *m)
@@ -855,7 +878,7 @@ rewrite_env(struct queue *q, const struct qmsg *m)
 	name_of(name, sizeof(name), m->id, ".env");
 	if (write_all(fd, buf, len) == -1 || fdatasync(fd) == -1 ||
 	    renameat(q->tmpfd, tmp, q->dirfd, name) == -1 ||
-	    fsync(q->dirfd) == -1) {
+	    dir_synced(q) == -1) {
 		save = errno;
 		free(buf);
 		close(fd);
@@ -966,7 +989,7 @@ queue_remove(struct queue *q, const char *id)
 		ret = -1;
 	/* Not durable, the removal could be undone by a crash and the
 	 * message delivered twice. */
-	if (fsync(q->dirfd) == -1)
+	if (dir_synced(q) == -1)
 		ret = -1;
 	return ret;
 }

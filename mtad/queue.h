@@ -59,6 +59,8 @@ struct queue {
 	int	 dirfd;		/* queue/ */
 	int	 tmpfd;		/* tmp/ */
 	int	 dropfd;	/* maildrop/ */
+	int	 defer_sync;	/* see queue_sync() */
+	unsigned unsynced;	/* renames/unlinks in queue/ not yet synced */
 };
 
 enum qdest { QDEST_QUEUE, QDEST_MAILDROP };
@@ -137,6 +139,17 @@ int	queue_update(struct queue *q, struct qmsg *m,
 
 /* Remove both files of a message. */
 int	queue_remove(struct queue *q, const char *id);
+
+/*
+ * Group settlement (a flush settling hundreds of messages): while
+ * q->defer_sync is set, queue_update and queue_remove rename and unlink at
+ * once -- the kernel has the change, so a crash of the process cannot undo
+ * it -- but leave the directory fsync, which only a crash of the machine
+ * needs, to queue_sync(): one sync for the group instead of one per
+ * message.  q->unsynced counts what waits for it.  0, or -1 (errno) when
+ * the changes may not survive a power failure.
+ */
+int	queue_sync(struct queue *q);
 
 /* Call cb for every committed message in queue/, in ID order. */
 int	queue_scan(struct queue *q, int (*cb)(const char *id, void *arg),

@@ -37,6 +37,12 @@
 #define RELAY_CONNECT_MS	60000
 #define RELAY_MAX_IDS		100000
 #define RELAY_PICKUP_SOCK	"mtad.sock"	/* mtad.h's MTAD_PICKUP_SOCK */
+/*
+ * Settled messages share one directory sync: when the smart host keeps us
+ * waiting this long, or once this many wait (see queue_sync).
+ */
+#define RELAY_SYNC_IDLE_MS	5
+#define RELAY_SYNC_MAX		64
 
 struct outmsg {
 	struct smtp_msg		 sm;
@@ -414,6 +420,22 @@ settle_all(struct relay *rl, const char *id, int code, const char *reply)
 	qmsg_free(&m);
 }
 
+/*
+ * Make the settlements so far durable.  They are already in the kernel (a
+ * crashed mtad never sends them again); this is for a crash of the machine.
+ */
+static void
+relay_sync(void *arg)
+{
+	struct relay	*rl = arg;
+	unsigned	 n = rl->q->unsynced;
+
+	if (n > 0 && queue_sync(rl->q) == -1)
+		log_warn("flush: cannot sync the queue directory: after a "
+		    "power failure the last %u settled message%s may be sent "
+		    "again", n, n == 1 ? "" : "s");
+}
+
 /* --- the batch --------------------------------------------------------------- */
 
 static void
@@ -606,6 +628,8 @@ out:
 	free(v);
 	free(reply);
 	outmsg_free(om);
+	if (rl->q->unsynced >= RELAY_SYNC_MAX)
+		relay_sync(rl);
 }
 
 /* --- the connection ---------------------------------------------------------- */
@@ -748,6 +772,7 @@ open_session(struct relay *rl, const struct smtp_params *p, char *why,
 		return -1;
 	}
 	stream_set_cancel(st, rl->cancel);
+	stream_set_idle(st, RELAY_SYNC_IDLE_MS, relay_sync, rl);
 	if ((rl->c = smtp_client_new(st, p)) == NULL) {
 		stream_close(st);
 		snprintf(why, whylen, "out of memory");
@@ -888,6 +913,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	}
 	if (rl.nids == 0)
 		return 0;	/* nothing due: no connection at all */
+	q->defer_sync = 1;
 
 	if (masq_init(&rl.masq, cf, err, sizeof(err)) == -1)
 		log_warnx("flush: %s; sending without masquerading", err);
@@ -1004,6 +1030,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 		smtp_quit(rl.c);
 	smtp_client_free(rl.c);
 out:
+	relay_sync(&rl);
 	if (ctx != NULL)
 		SSL_CTX_free(ctx);
 	authfile_free(&af);

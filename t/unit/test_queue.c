@@ -399,6 +399,52 @@ update_several_at_once(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/* Deferred syncs: the change is visible at once, the sync is counted. */
+static void
+deferred_sync_groups_settlements(void **state)
+{
+	struct fx	*fx = *state;
+	struct qmsg	 m;
+	char		 a[QID_SIZE], b[QID_SIZE];
+	struct qrcpt_update u[2] = {
+		{ 0, QR_SENT, "250 ok", 0 },
+		{ 1, QR_SENT, "250 ok", 0 },
+	};
+
+	write_one(fx, QDEST_QUEUE, "one\n", a);
+	write_one(fx, QDEST_QUEUE, "two\n", b);
+	fx->q.defer_sync = 1;
+	assert_int_equal(queue_sync(&fx->q), 0);	/* nothing waits */
+
+	assert_int_equal(queue_load(&fx->q, a, &m), 0);
+	assert_int_equal(queue_update(&fx->q, &m, u, 1), 0);	/* rewrite */
+	assert_int_equal(fx->q.unsynced, 1);
+	qmsg_free(&m);
+	assert_int_equal(queue_load(&fx->q, a, &m), 0);
+	assert_int_equal(m.rcpts[0].state, QR_SENT);
+	assert_int_equal(queue_update(&fx->q, &m, u + 1, 1), 0);	/* removal */
+	qmsg_free(&m);
+	assert_int_equal(queue_load(&fx->q, b, &m), 0);
+	assert_int_equal(queue_update(&fx->q, &m, u, 2), 0);
+	qmsg_free(&m);
+	assert_int_equal(fx->q.unsynced, 3);
+	/* Gone for every reader before the sync: a crashed process never
+	 * sends them again. */
+	assert_int_equal(queue_load(&fx->q, a, &m), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(count(fx, "queue"), 0);
+	assert_int_equal(queue_sync(&fx->q), 0);
+	assert_int_equal(fx->q.unsynced, 0);
+
+	/* Bad input leaves the count alone. */
+	write_one(fx, QDEST_QUEUE, "three\n", a);
+	assert_int_equal(queue_load(&fx->q, a, &m), 0);
+	u[1].idx = 9;
+	assert_int_equal(queue_update(&fx->q, &m, u, 2), -1);
+	assert_int_equal(fx->q.unsynced, 0);
+	qmsg_free(&m);
+}
+
 static void
 maildrop_pickup(void **state)
 {
@@ -674,6 +720,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(attach_does_not_recover,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deferred_sync_groups_settlements, setup, teardown),
 		cmocka_unit_test(env_parses_good),
 		cmocka_unit_test(env_rejects_malformed),
 		cmocka_unit_test_setup_teardown(malformed_env_on_disk_is_refused,

@@ -150,6 +150,34 @@ read_deadline(void **state)
 }
 
 static void
+count_idle(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* The idle hook runs once per wait that goes quiet, never when input is
+ * there, and the wait's deadline stays what it was. */
+static void
+idle_hook(void **state)
+{
+	struct stream	*st;
+	char		 err[256], buf[64];
+	int		 sv[2], idle = 0;
+
+	pair(sv);
+	st = stream_socket(sv[0], 300, err, sizeof(err));
+	stream_set_idle(st, 20, count_idle, &idle);
+	assert_int_equal(write(sv[1], "ready\r\n", 7), 7);
+	assert_int_equal(stream_getline(st, buf, sizeof(buf)), 5);
+	assert_int_equal(idle, 0);
+	assert_int_equal(stream_getline(st, buf, sizeof(buf)), STREAM_ERROR);
+	assert_non_null(strstr(stream_error(st), "timeout"));
+	assert_int_equal(idle, 1);
+	stream_close(st);
+	close(sv[1]);
+}
+
+static void
 peer_gone_write_fails(void **state)
 {
 	struct stream	*st;
@@ -358,6 +386,7 @@ main(void)
 		cmocka_unit_test(lines),
 		cmocka_unit_test(write_read_and_pending),
 		cmocka_unit_test(read_deadline),
+		cmocka_unit_test(idle_hook),
 		cmocka_unit_test(peer_gone_write_fails),
 		cmocka_unit_test(fd_pair),
 		cmocka_unit_test(starttls_discards_injected),
