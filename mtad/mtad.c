@@ -26,6 +26,7 @@
 #include "submit.h"
 
 #define PICKUP_INTERVAL	30	/* seconds; a lost poke costs at most this */
+#define MTAD_RUNNER_WAIT	8	/* s: relay.c RELAY_FINISH_SECS and a margin */
 
 int
 mtad_watch(struct mtad *d, struct handler *h, uint32_t events)
@@ -278,7 +279,7 @@ loop(struct mtad *d)
 {
 	struct epoll_event	 ev[64];
 	struct handler		*h;
-	time_t			 now, last = 0;
+	time_t			 now, last = 0, shut_at = 0;
 	int			 n, i, shutting = 0;
 
 	for (;;) {
@@ -286,8 +287,12 @@ loop(struct mtad *d)
 			log_info("shutting down");
 			smtp_server_shutdown(d);
 			shutting = 1;
+			shut_at = time(NULL);
 		}
-		if (shutting && d->nconns == 0 && d->ncommitting == 0)
+		/* The runner's flush finishes its messages in hand first
+		 * (RELAY_FINISH_SECS); a restart must not race it. */
+		if (shutting && d->nconns == 0 && d->ncommitting == 0 &&
+		    (d->runner <= 0 || time(NULL) - shut_at > MTAD_RUNNER_WAIT))
 			break;
 		n = epoll_wait(d->epfd, ev, 64, 1000);
 		if (n == -1 && errno != EINTR)

@@ -43,6 +43,8 @@
  */
 #define RELAY_SYNC_IDLE_MS	5
 #define RELAY_SYNC_MAX		64
+/* After SIGTERM, how long the messages in flight may take to finish. */
+#define RELAY_FINISH_SECS	6
 
 struct outmsg {
 	struct smtp_msg		 sm;
@@ -60,7 +62,8 @@ struct relay {
 	struct masq		 masq;
 	int			 masq_ok;
 	int			 reportfd;
-	volatile sig_atomic_t	*cancel;
+	volatile sig_atomic_t	*cancel;	/* start no more messages */
+	volatile sig_atomic_t	*abandon;	/* stop waiting for replies */
 	int			 forced;
 	time_t			 now;
 	char			 host[256];
@@ -188,6 +191,8 @@ report(struct relay *rl, const char *what, const char *id)
 	char	line[512];
 	int	n;
 
+	if (rl->reportfd == -1)
+		return;
 	n = snprintf(line, sizeof(line), "%s %s\n", what, id);
 	if (n > 0 && (size_t)n < sizeof(line))
 		(void)write_all(rl->reportfd, line, n);
@@ -389,7 +394,10 @@ report_outcome(struct relay *rl, const char *id, const int n[4])
 		report(rl, "sent", id);
 }
 
-/* Every due recipient of message id, without talking to anyone. */
+/*
+ * Every due recipient of message id, without talking to anyone.  reply
+ * NULL: past queue-lifetime, each recipient's own last error is quoted.
+ */
 static void
 settle_all(struct relay *rl, const char *id, int code, const char *reply)
 {
@@ -411,7 +419,9 @@ settle_all(struct relay *rl, const char *id, int code, const char *reply)
 			continue;
 		v[nv].idx = i;
 		v[nv].code = code;
-		v[nv++].reply = reply;
+		v[nv++].reply = reply != NULL ? reply :
+		    m.rcpts[i].last_error != NULL ? m.rcpts[i].last_error :
+		    "never tried (the link stayed down)";
 	}
 	settle(rl, &m, fd, v, nv, time(NULL), n);
 	report_outcome(rl, id, n);
@@ -434,6 +444,70 @@ relay_sync(void *arg)
 		log_warn("flush: cannot sync the queue directory: after a "
 		    "power failure the last %u settled message%s may be sent "
 		    "again", n, n == 1 ? "" : "s");
+}
+
+/* --- expiry while no flush runs ------------------------------------------------ */
+
+struct expire_scan {
+	struct relay	*rl;
+	time_t		 next;
+	long		 n;
+};
+
+static int
+expire_one(const char *id, void *arg)
+{
+	struct expire_scan	*es = arg;
+	struct relay		*rl = es->rl;
+	struct qmsg		 m;
+	time_t			 when;
+	size_t			 i;
+	int			 remote = 0;
+
+	if (queue_load(rl->q, id, &m) == -1)
+		return 0;
+	for (i = 0; i < m.nrcpts; i++)
+		if (!m.rcpts[i].local && m.rcpts[i].state == QR_PENDING)
+			remote = 1;
+	when = m.arrival + rl->cf->queue_lifetime;
+	qmsg_free(&m);
+	if (!remote)
+		return 0;
+	if (when > rl->now) {
+		if (es->next == 0 || when < es->next)
+			es->next = when;
+		return 0;
+	}
+	settle_all(rl, id, 0, NULL);
+	es->n++;
+	return 0;
+}
+
+long
+relay_expire(const struct mtad_config *cf, struct queue *q, time_t now,
+    time_t *next)
+{
+	struct relay		rl;
+	struct expire_scan	es;
+
+	*next = 0;
+	if (cf->queue_lifetime <= 0)
+		return 0;
+	memset(&rl, 0, sizeof(rl));
+	rl.cf = cf;
+	rl.q = q;
+	rl.reportfd = -1;
+	rl.forced = 1;		/* every pending recipient, backoff or not */
+	rl.now = now;
+	snprintf(rl.desc, sizeof(rl.desc), "%s", cf->smarthost != NULL ?
+	    cf->smarthost : cf->smarthost_command != NULL ?
+	    "smarthost-command" : "none");
+	memset(&es, 0, sizeof(es));
+	es.rl = &rl;
+	if (queue_scan(q, expire_one, &es) == -1)
+		return -1;
+	*next = es.next;
+	return es.n;
 }
 
 /* --- the batch --------------------------------------------------------------- */
@@ -524,8 +598,7 @@ outmsg_new(struct relay *rl, const char *id)
 	if (n == 0)
 		goto skip;
 	if (expired(rl, &om->m)) {
-		settle_all(rl, id, 0, "4.4.7 Delivery time expired "
-		    "(queue-lifetime)");
+		settle_all(rl, id, 0, NULL);
 		goto skip;
 	}
 	if (rl->size_max != 0 && om->m.size > rl->size_max) {
@@ -606,8 +679,8 @@ batch_done(void *arg, struct smtp_msg *sm)
 	for (i = 0; i < sm->nrcpts; i++) {
 		const struct smtp_reply *r = &sm->rcpts[i].reply;
 
-		if (r->code == 0 && *rl->cancel) {
-			/* link down: the message stays as it was */
+		if (r->code == 0 && *rl->abandon) {
+			/* given up on (stop, link down): it stays as it was */
 			n[OUT_UNTOUCHED]++;
 			continue;
 		}
@@ -771,7 +844,7 @@ open_session(struct relay *rl, const struct smtp_params *p, char *why,
 		snprintf(why, whylen, "%s: %s", rl->desc, err);
 		return -1;
 	}
-	stream_set_cancel(st, rl->cancel);
+	stream_set_cancel(st, rl->abandon);
 	stream_set_idle(st, RELAY_SYNC_IDLE_MS, relay_sync, rl);
 	if ((rl->c = smtp_client_new(st, p)) == NULL) {
 		stream_close(st);
@@ -793,14 +866,34 @@ open_session(struct relay *rl, const struct smtp_params *p, char *why,
 	return -1;
 }
 
+/*
+ * SIGTERM (link down, mtad stopping): no new message is started, but the
+ * ones already sent get their replies read and recorded -- a 250 cut off
+ * would send the message again -- for at most RELAY_FINISH_SECS (SIGALRM),
+ * or until a second SIGTERM.  Before the messages flow there is nothing
+ * to finish: the flush stops at once.
+ */
 static volatile sig_atomic_t *cancel_flag;
+static volatile sig_atomic_t abandon_flag, sending_flag;
 
 static void
 on_cancel(int sig)
 {
 	(void)sig;
-	if (cancel_flag != NULL)
-		*cancel_flag = 1;
+	if (cancel_flag == NULL)
+		return;
+	if (!sending_flag || *cancel_flag)
+		abandon_flag = 1;
+	else
+		alarm(RELAY_FINISH_SECS);
+	*cancel_flag = 1;
+}
+
+static void
+on_finish_timeout(int sig)
+{
+	(void)sig;
+	abandon_flag = 1;
 }
 
 /* --- the runner's token cache ------------------------------------------- */
@@ -880,7 +973,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	struct authfile			 af = { NULL, 0 };
 	const struct auth_entry		*ae = NULL;
 	struct oauth2_account		 acct;
-	int				 have_acct = 0, attempt, authfail;
+	int				 have_acct = 0, attempt, authfail, rv;
 	const struct smtp_caps		*caps;
 	struct smtp_batch		 b;
 	SSL_CTX				*ctx = NULL;
@@ -891,6 +984,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	rl.q = q;
 	rl.reportfd = reportfd;
 	rl.cancel = cancel;
+	rl.abandon = &abandon_flag;
 	rl.forced = forced;
 	rl.now = time(NULL);
 	snprintf(rl.desc, sizeof(rl.desc), "%s", cf->smarthost != NULL ?
@@ -898,8 +992,12 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 
 	cancel_flag = cancel;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_cancel;	/* no SA_RESTART: waits fail at once */
+	sa.sa_handler = on_cancel;	/* no SA_RESTART: waits notice at once */
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_finish_timeout;
+	sigaction(SIGALRM, &sa, NULL);
+	if (*cancel)
+		abandon_flag = 1;
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&ds, 0, sizeof(ds));
@@ -1014,7 +1112,14 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	b.next = batch_next;
 	b.done = batch_done;
 	b.arg = &rl;
-	if (smtp_send_batch(rl.c, &b) == -1) {
+	sending_flag = 1;
+	if (*cancel)
+		abandon_flag = 1;	/* SIGTERM came during the login */
+	rv = smtp_send_batch(rl.c, &b);
+	sending_flag = 0;
+	if (*cancel)
+		abandon_flag = 1;	/* no QUIT dialogue to wait for */
+	if (rv == -1) {
 		if (*cancel)
 			log_info("flush: interrupted (link down or stop)");
 		else {
@@ -1026,7 +1131,10 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 			while (rl.nextid < rl.nids)
 				settle_all(&rl, rl.ids[rl.nextid++], 0, why);
 		}
-	} else
+	} else if (*cancel)
+		log_info("flush: stopped after the messages in hand (link down "
+		    "or stop)");
+	else
 		smtp_quit(rl.c);
 	smtp_client_free(rl.c);
 out:

@@ -33,6 +33,15 @@ time_t	relay_backoff(unsigned tries);
  * (0 when none).  Returns the number due, -1 on a queue error. */
 long	relay_due(struct queue *q, time_t now, int forced, time_t *next);
 
+/*
+ * Bounce (DSN) every remote recipient older than queue-lifetime, link up
+ * or down; the runner calls it while no flush runs.  *next is when the
+ * next one expires (0: none waits).  Returns the number of messages
+ * bounced, -1 on a queue error.
+ */
+long	relay_expire(const struct mtad_config *cf, struct queue *q,
+	    time_t now, time_t *next);
+
 /* Check the parts of the config only the relay uses (auth file mode and
  * syntax, generics, masquerade).  0, or -1 with err set. */
 int	relay_check_config(const struct mtad_config *cf, char *err,
@@ -40,10 +49,12 @@ int	relay_check_config(const struct mtad_config *cf, char *err,
 
 /*
  * The flush itself (in the child).  *cancel turns non-zero on SIGTERM
- * (link down, shutdown): the transaction in hand is abandoned, its
- * message stays queued.  token: the runner's cached access token (path,
- * access_token, expires; NULL or empty for none), used when it belongs to
- * the account the flush logs in with.  Returns the child's exit status.
+ * (link down, shutdown): no new message starts, and those already sent
+ * have their replies read and recorded for up to RELAY_FINISH_SECS (then,
+ * or on a second SIGTERM, they are abandoned and stay queued as they
+ * were).  token: the runner's cached access token (path, access_token,
+ * expires; NULL or empty for none), used when it belongs to the account
+ * the flush logs in with.  Returns the child's exit status.
  */
 int	relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	    int reportfd, volatile sig_atomic_t *cancel,

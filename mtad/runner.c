@@ -32,8 +32,12 @@ struct client {
 	int	 fd;
 	char	 in[CONTROL_LINE_MAX + 1];
 	size_t	 inlen;
-	int	 waiting;	/* for the flush in progress */
+	int	 waiting;	/* WAIT_* */
 };
+
+#define WAIT_NONE	0
+#define WAIT_FLUSH	1	/* for the flush in progress */
+#define WAIT_NEXT	2	/* for the one after it (that one is stopping) */
 
 struct flush_count {
 	unsigned	sent;
@@ -62,6 +66,7 @@ struct runner {
 	int			 cancelled;	/* we stopped the flush */
 
 	time_t			 next_due;	/* 0: look now */
+	time_t			 next_expire;	/* 0: look now */
 	time_t			 last_flush;
 	struct flush_count	 last;
 	int			 stopping;
@@ -433,7 +438,7 @@ flush_done(struct runner *r, int status)
 	for (i = 0; i < RUNNER_CLIENTS; i++) {
 		struct client *c = &r->clients[i];
 
-		if (c->fd == -1 || !c->waiting)
+		if (c->fd == -1 || c->waiting != WAIT_FLUSH)
 			continue;
 		client_printf(c, "flush: %u sent, %u deferred, %u bounced\n",
 		    r->cur.sent, r->cur.deferred, r->cur.bounced);
@@ -442,15 +447,43 @@ flush_done(struct runner *r, int status)
 		client_end(c, r->cur.connfail ? 1 : 0);
 	}
 	r->next_due = 0;	/* look again: mail may have come meanwhile */
+	r->next_expire = 0;	/* the flush may have settled the earliest */
+
+	/* Asked for while a stopped flush finished its messages in hand. */
+	for (i = 0; i < RUNNER_CLIENTS; i++)
+		if (r->clients[i].fd != -1 &&
+		    r->clients[i].waiting == WAIT_NEXT)
+			break;
+	if (i == RUNNER_CLIENTS || r->stopping)
+		return;
+	if (link_active(r))
+		flush_start(r, 1);
+	for (i = 0; i < RUNNER_CLIENTS; i++) {
+		struct client *c = &r->clients[i];
+
+		if (c->fd == -1 || c->waiting != WAIT_NEXT)
+			continue;
+		c->waiting = WAIT_FLUSH;
+		if (r->child <= 0) {
+			client_printf(c, "error: %s\n", link_active(r) ?
+			    "cannot start a flush (see the log)" :
+			    "the link went down");
+			client_end(c, 1);
+		}
+	}
 }
 
 /* A flush is wanted by a client: join the running one or start one. */
 static void
 flush_request(struct runner *r, struct client *c)
 {
-	c->waiting = 1;
-	if (r->child > 0)
+	if (r->child > 0) {
+		/* Join it, unless it is only finishing its messages in hand
+		 * (link down, then up again): then the next one. */
+		c->waiting = r->cancelled ? WAIT_NEXT : WAIT_FLUSH;
 		return;
+	}
+	c->waiting = WAIT_FLUSH;
 	flush_start(r, 1);
 	if (r->child <= 0) {
 		client_printf(c, "error: cannot start a flush (see the log)\n");
@@ -478,6 +511,29 @@ schedule(struct runner *r, time_t now)
 		r->next_due = next > now ? next : now + 1;
 }
 
+/* queue-lifetime runs out while the link is down too. */
+static void
+expire(struct runner *r, time_t now)
+{
+	time_t	next = 0;
+	long	n;
+
+	if (r->child > 0 || r->stopping || r->cf.queue_lifetime <= 0)
+		return;
+	if (r->next_expire != 0 && now < r->next_expire)
+		return;
+	if ((n = relay_expire(&r->cf, r->q, now, &next)) == -1)
+		log_warn("runner: cannot scan the queue for expired mail");
+	else if (n > 0) {
+		log_info("runner: %ld message%s past queue-lifetime bounced", n,
+		    n == 1 ? "" : "s");
+		r->next_due = 0;	/* a DSN may wait for the smart host */
+	}
+	r->next_expire = now + RESCAN_SECS;
+	if (next != 0 && next < r->next_expire)
+		r->next_expire = next > now ? next : now + 1;
+}
+
 /* --- control commands ---------------------------------------------------- */
 
 static void
@@ -502,8 +558,9 @@ cmd_link(struct runner *r, struct client *c, int up)
 		flush_request(r, c);
 		return;
 	}
-	if (r->child > 0) {
-		/* The transaction in hand is abandoned; its message stays. */
+	if (r->child > 0 && !r->cancelled) {
+		/* It starts nothing new; the messages in hand finish (within
+		 * a bound) so that no 250 is lost. */
 		kill(r->child, SIGTERM);
 		r->cancelled = 1;
 	}
@@ -652,6 +709,10 @@ signal_input(struct runner *r)
 		break;
 	case SIGUSR1:
 		r->next_due = 0;
+		/* The new message expires no sooner than this. */
+		if (r->cf.queue_lifetime > 0 && (r->next_expire == 0 ||
+		    time(NULL) + r->cf.queue_lifetime < r->next_expire))
+			r->next_expire = time(NULL) + r->cf.queue_lifetime;
 		break;
 	case SIGCHLD:
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
@@ -668,7 +729,9 @@ stop(struct runner *r)
 	char	path[4096];
 
 	if (r->child > 0) {
-		kill(r->child, SIGTERM);
+		/* Once: a second SIGTERM would abandon the messages in hand. */
+		if (!r->cancelled)
+			kill(r->child, SIGTERM);
 		r->cancelled = 1;
 		if (waitpid(r->child, &status, 0) == r->child)
 			flush_done(r, status);
@@ -697,11 +760,16 @@ run(struct runner *r)
 		if (getppid() != r->parent)
 			break;
 		now = time(NULL);
+		expire(r, now);
 		schedule(r, now);
 		timeout = 1000 * RESCAN_SECS;
 		if (r->child == 0 && link_active(r) && r->next_due != 0)
 			timeout = r->next_due > now ?
 			    (int)(r->next_due - now) * 1000 : 0;
+		if (r->child == 0 && r->next_expire != 0 &&
+		    (r->next_expire - now) * 1000 < timeout)
+			timeout = r->next_expire > now ?
+			    (int)(r->next_expire - now) * 1000 : 0;
 		if (timeout > 5000)
 			timeout = 5000;	/* also notices a dead parent */
 
