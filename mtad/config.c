@@ -254,6 +254,19 @@ set_idle_timeout(struct conf_reader *r, struct mtad_config *cf)
 	return set_duration(r, &cf->idle_timeout);
 }
 
+/* Not in DESIGN's list either: a smart host (or smarthost-command) that
+ * stays silent this long is given up on; tests need seconds. */
+static int
+set_smarthost_timeout(struct conf_reader *r, struct mtad_config *cf)
+{
+	time_t	t;
+
+	if (conf_parse_duration(r->argv[1], &t) == -1 || t <= 0 || t > 86400)
+		return bad_value(r, r->argv[1]);
+	cf->smarthost_timeout = t;
+	return 0;
+}
+
 static int
 set_max_message_size(struct conf_reader *r, struct mtad_config *cf)
 {
@@ -299,6 +312,7 @@ static const struct keyword keywords[] = {
 	{ "max-message-size",	1, 1,	set_max_message_size },
 	{ "max-clients",	1, 1,	set_max_clients },
 	{ "idle-timeout",	1, 1,	set_idle_timeout },
+	{ "smarthost-timeout",	1, 1,	set_smarthost_timeout },
 	{ "postmaster",		1, 1,	set_postmaster },
 };
 
@@ -369,6 +383,7 @@ config_init(struct mtad_config *cf)
 	cf->max_message_size = 10 * 1024 * 1024;
 	cf->max_clients = 100;
 	cf->idle_timeout = 300;
+	cf->smarthost_timeout = 300;
 }
 
 int

@@ -48,6 +48,7 @@ struct mtad_config {
 	uint64_t	 max_message_size;	/* default 10M; 0 = none */
 	unsigned	 max_clients;		/* default 100 */
 	time_t		 idle_timeout;		/* default 300s */
+	time_t		 smarthost_timeout;	/* default 300s */
 	char		*postmaster;		/* default postmaster */
 };
 

@@ -43,6 +43,8 @@
  */
 #define RELAY_SYNC_IDLE_MS	5
 #define RELAY_SYNC_MAX		64
+/* How long smarthost-command may take to exit after our QUIT. */
+#define RELAY_COMMAND_GRACE_MS	2000
 /* After SIGTERM, how long the messages in flight may take to finish. */
 #define RELAY_FINISH_SECS	6
 
@@ -75,6 +77,7 @@ struct relay {
 	size_t			 nextid;
 	struct smtp_client	*c;
 	uint64_t		 size_max;
+	pid_t			 cmdpid;	/* smarthost-command's group */
 };
 
 static const time_t backoff_table[] = { 60, 300, 900, 1800 };
@@ -774,6 +777,9 @@ open_command(struct relay *rl, char *err, size_t errlen)
 	if ((pid = fork()) == -1)
 		goto fail;
 	if (pid == 0) {
+		/* Its own process group: an ssh and what it spawned go
+		 * together when the flush ends or gives up on them. */
+		setpgid(0, 0);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(ep[1], 2);
@@ -781,6 +787,8 @@ open_command(struct relay *rl, char *err, size_t errlen)
 		    (char *)NULL);
 		_exit(127);
 	}
+	setpgid(pid, pid);
+	rl->cmdpid = pid;
 	close(in[0]);
 	close(out[1]);
 	close(ep[1]);
@@ -811,6 +819,39 @@ fail:
 			close(ep[pid]);
 	}
 	return NULL;
+}
+
+/*
+ * The flush is over (its stdin is closed): smarthost-command gets a moment
+ * to exit, then its process group is killed.  A command that stalled (the
+ * smart-host timeout) is not waited for.
+ */
+static void
+end_command(struct relay *rl, int stalled)
+{
+	int	ms, status;
+
+	if (rl->cmdpid <= 0)
+		return;
+	for (ms = 0; !stalled && ms < RELAY_COMMAND_GRACE_MS; ms += 50) {
+		if (waitpid(rl->cmdpid, &status, WNOHANG) == rl->cmdpid) {
+			kill(-rl->cmdpid, SIGTERM);	/* what it left */
+			rl->cmdpid = 0;
+			return;
+		}
+		usleep(50 * 1000);
+	}
+	log_info("flush: ending smarthost-command (process group %ld)",
+	    (long)rl->cmdpid);
+	kill(-rl->cmdpid, SIGTERM);
+	for (ms = 0; ms < RELAY_COMMAND_GRACE_MS; ms += 50) {
+		if (waitpid(rl->cmdpid, &status, WNOHANG) == rl->cmdpid)
+			break;
+		usleep(50 * 1000);
+	}
+	kill(-rl->cmdpid, SIGKILL);
+	(void)waitpid(rl->cmdpid, &status, 0);
+	rl->cmdpid = 0;
 }
 
 /* A flush that cannot talk to the smart host: every due message waits. */
@@ -974,6 +1015,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	const struct auth_entry		*ae = NULL;
 	struct oauth2_account		 acct;
 	int				 have_acct = 0, attempt, authfail, rv;
+	int				 quit = 0;
 	const struct smtp_caps		*caps;
 	struct smtp_batch		 b;
 	SSL_CTX				*ctx = NULL;
@@ -1044,6 +1086,9 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 		p.ssl_ctx = ctx;
 	}
 	p.plain_auth_ok = p.tls == SMTP_TLS_NONE;
+	/* Every wait, a smarthost-command's output included: a silent
+	 * smart host defers the mail like a dropped connection. */
+	p.timeout_ms = (int)cf->smarthost_timeout * 1000;
 	/* The auth entry is chosen before connecting (the token is fetched
 	 * first); the openers set the same rl.host again. */
 	if (cf->smarthost_command != NULL)
@@ -1087,6 +1132,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	for (attempt = 0;; attempt++) {
 		if (open_session(&rl, &p, why, sizeof(why), &authfail) == 0)
 			break;
+		end_command(&rl, 1);
 		if (!authfail || !have_acct || attempt > 0 || *cancel) {
 			connfail(&rl, why);
 			goto out;
@@ -1134,10 +1180,13 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 	} else if (*cancel)
 		log_info("flush: stopped after the messages in hand (link down "
 		    "or stop)");
-	else
+	else {
 		smtp_quit(rl.c);
+		quit = 1;
+	}
 	smtp_client_free(rl.c);
 out:
+	end_command(&rl, !quit);
 	relay_sync(&rl);
 	if (ctx != NULL)
 		SSL_CTX_free(ctx);
