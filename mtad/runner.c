@@ -728,6 +728,7 @@ stop(struct runner *r)
 	int	status, i;
 	char	path[4096];
 
+	r->stopping = 1;	/* flush_done starts nothing new */
 	if (r->child > 0) {
 		/* Once: a second SIGTERM would abandon the messages in hand. */
 		if (!r->cancelled)
