@@ -23,7 +23,7 @@
 #define LOCK_WAIT	30	/* seconds to wait for a busy mailbox */
 #define LOCK_STALE	300	/* a dotlock older than this is removed */
 #define MBOX_BUFSZ	65536
-#define FROM_LOOKAHEAD	256	/* enough for ">>>...From " at a line start */
+#define FROM_LOOKAHEAD	256	/* refill below this much unread */
 
 struct obuf {
 	int	 fd;
@@ -77,24 +77,19 @@ ob_put(struct obuf *ob, const char *p, size_t n)
 	}
 }
 
-/* ^>*From  (mboxrd): such a line gets one more '>'. */
-static int
-needs_quote(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && p[i] == '>')
-		i++;
-	return n - i >= 5 && memcmp(p + i, "From ", 5) == 0;
-}
-
-/* Copy the message with mboxrd quoting.  0, or -1 (errno). */
+/*
+ * Copy the message with mboxrd quoting: a line matching ^>*From  gets one
+ * more '>'.  A line's leading '>'s are counted, not kept, until what
+ * follows them shows whether the line needs it, so a run of them can cross
+ * the read buffer (t/fuzz/fuzz_deliver found a long run near its end left
+ * unquoted).  0, or -1 (errno).
+ */
 static int
 copy_quoted(int datafd, struct obuf *ob)
 {
-	static const char	 gt = '>';
+	static const char	 gt[] = ">>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>";
 	char			*in;
-	size_t			 len = 0, pos = 0;
+	size_t			 len = 0, pos = 0, gts = 0;
 	off_t			 off = 0;
 	int			 eof = 0, bol = 1;
 
@@ -122,10 +117,21 @@ copy_quoted(int datafd, struct obuf *ob)
 			len += r;
 			off += r;
 		}
+		if (bol) {
+			while (pos < len && in[pos] == '>')
+				gts++, pos++;
+			if (!eof && len - pos < 5)
+				continue;	/* read on before deciding */
+			if (len - pos >= 5 && memcmp(in + pos, "From ", 5) == 0)
+				ob_put(ob, gt, 1);
+			for (; gts > 0; gts -= n) {
+				n = gts < sizeof(gt) - 1 ? gts : sizeof(gt) - 1;
+				ob_put(ob, gt, n);
+			}
+			bol = 0;
+		}
 		if (pos == len)
 			break;
-		if (bol && needs_quote(in + pos, len - pos))
-			ob_put(ob, &gt, 1);
 		nl = memchr(in + pos, '\n', len - pos);
 		n = nl ? (size_t)(nl - (in + pos)) + 1 : len - pos;
 		ob_put(ob, in + pos, n);
