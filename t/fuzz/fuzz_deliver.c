@@ -88,7 +88,8 @@ quoted(const char *m, size_t len, size_t *outlen)
 		*o++ = m[i];
 		bol = m[i] == '\n';
 	}
-	if (len == 0 || m[len - 1] != '\n')
+	/* (an empty message: the From_ line's LF is the last one) */
+	if (len > 0 && m[len - 1] != '\n')
 		*o++ = '\n';
 	*o++ = '\n';
 	*outlen = (size_t)(o - out);
