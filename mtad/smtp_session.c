@@ -100,6 +100,8 @@ txn_reset(struct smtp_session *s)
 	free(s->msg.rcpts);
 	memset(&s->msg, 0, sizeof(s->msg));
 	s->has_local = 0;
+	free(s->dbuf);
+	s->dbuf = NULL;
 	s->dlen = 0;
 	if (s->state > SS_HELO)
 		s->state = SS_HELO;
@@ -353,9 +355,9 @@ dbuf_flush(struct smtp_session *s)
 static void
 dbuf_add(struct smtp_session *s, const char *p, size_t len)
 {
-	if (s->dlen + len > sizeof(s->dbuf))
+	if (s->dlen + len > SMTP_DBUF_SIZE)
 		dbuf_flush(s);
-	if (len > sizeof(s->dbuf)) {
+	if (len > SMTP_DBUF_SIZE || s->dbuf == NULL) {
 		qwriter_write(&s->w, p, len);
 		return;
 	}
@@ -400,6 +402,7 @@ do_data(struct smtp_session *s, const char *arg)
 	if ((s->msg.helo = strdup(s->helo)) == NULL ||
 	    (s->msg.client = strdup(s->client)) == NULL ||
 	    (s->msg.proto = strdup(proto_name(s))) == NULL ||
+	    (s->dbuf = malloc(SMTP_DBUF_SIZE)) == NULL ||
 	    qwriter_open(s->q, s->dest, &s->w) == -1) {
 		log_warn("cannot open a queue file");
 		reply(s, "452 4.3.1 Insufficient system storage");

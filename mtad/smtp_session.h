@@ -66,7 +66,8 @@ struct smtp_session {
 	int		 bad_eol;		/* bare CR or LF seen */
 	int		 too_long;
 	int		 too_big;
-	char		 dbuf[SMTP_DBUF_SIZE];
+	char		*dbuf;			/* SMTP_DBUF_SIZE, in DATA only:
+						   an idle session stays small */
 	size_t		 dlen;
 
 	int		 discard_cmd;		/* inside an over-long command */
