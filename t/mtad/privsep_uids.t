@@ -193,6 +193,12 @@ t.like(log, "stat=Sent", "logged as Sent")
 t.eq(status(worker).get("Uid") if status(worker) else None, [nu] * 4,
      "worker: still nobody after delivering")
 
+# Signals go to the parent's pid: SIGHUP reaches the worker, which reloads.
+os.kill(mtad.pid, signal.SIGHUP)
+t.ok(mhtest.wait_for(lambda: "configuration reloaded" in open(logpath).read()),
+     "SIGHUP to the parent: the worker reloads")
+t.eq(children(mtad.pid), [worker], "the same worker goes on")
+
 # A stop goes through the parent; both are gone afterwards.
 rc = mtad.stop()
 t.eq(rc, 0, "SIGTERM to the parent: mtad exits 0")

@@ -25,6 +25,7 @@
 
 #include "../../mtad/bounce.h"
 #include "../../mtad/deliver.h"
+#include "../../mtad/privsep.h"
 #include "log.h"
 
 struct fixture {
@@ -989,6 +990,63 @@ one_delivery_process_per_message(void **state)
 	assert_int_equal(local_deliver_message(&f->cf, &f->q, id, -1), 0);
 }
 
+/*
+ * The privileged side of a request (privsep.h): ids come from the password
+ * database, a file or command never runs as root, a result is always set.
+ */
+static void
+privsep_request_is_checked(void **state)
+{
+	struct qfix		*f = *state;
+	struct privsep_req	*req = calloc(1, sizeof(*req));
+	struct dresult		 r;
+	char			 path[256], *got;
+	int			 fd;
+
+	assert_non_null(req);
+	snprintf(path, sizeof(path), "%s/msg", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, orig_msg, strlen(orig_msg)),
+	    (ssize_t)strlen(orig_msg));
+
+	/* A command as root: refused, whoever asks. */
+	req->kind = PS_PIPE;
+	req->uid = 0;
+	req->gid = 0;
+	snprintf(req->what, sizeof(req->what), "touch %s/pwned", f->dir);
+	local_deliver_as(&f->cf, req, fd, &r);
+	assert_int_equal(r.status, DELIVER_DEFER);
+	assert_non_null(strstr(r.text, "refusing"));
+	snprintf(path, sizeof(path), "%s/pwned", f->dir);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* A user the password database does not know. */
+	memset(req, 0, sizeof(*req));
+	req->kind = PS_USER;
+	snprintf(req->user, sizeof(req->user), "no-such-user-mh");
+	local_deliver_as(&f->cf, req, fd, &r);
+	assert_int_equal(r.status, DELIVER_DEFER);
+	assert_non_null(strstr(r.text, "no such user"));
+
+	/* A file as an ordinary user (ourselves when not root). */
+	if (getuid() != 0) {
+		memset(req, 0, sizeof(*req));
+		req->kind = PS_FILE;
+		req->uid = getuid();
+		req->gid = getgid();
+		snprintf(req->what, sizeof(req->what), "%s/file.mbox", f->dir);
+		snprintf(req->sender, sizeof(req->sender), "eddy@remote.example");
+		local_deliver_as(&f->cf, req, fd, &r);
+		assert_int_equal(r.status, DELIVER_OK);
+		snprintf(path, sizeof(path), "%s/file.mbox", f->dir);
+		got = slurp(path, NULL);
+		assert_non_null(strstr(got, "From eddy@remote.example "));
+	}
+	close(fd);
+	free(req);
+}
+
 /* A mail loop: every pending recipient, local or not, bounced at once
  * with one DSN to the sender; nothing left to deliver. */
 static void
@@ -1089,6 +1147,8 @@ main(void)
 		    deferred_past_queue_lifetime_bounces, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(
 		    too_many_hops_bounces_every_recipient, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(
+		    privsep_request_is_checked, qsetup, qteardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
