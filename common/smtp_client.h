@@ -205,7 +205,9 @@ struct smtp_msg {
  * Send messages one after another over the connection.  next() hands out
  * the next message (NULL when there are no more); done() gets each message
  * back, in order, once every recipient has its final reply (2xx sent, 4xx
- * defer, 5xx bounce, code 0: no verdict, so defer).  At most eight
+ * defer, 5xx bounce, code 0: no verdict, so defer), at the latest before
+ * the client next waits for a reply, and after what it wrote meanwhile
+ * (the next message's data) has gone out.  At most eight
  * messages are in flight (two without CHUNKING), so next() may open files
  * that done() closes.  Returns 0,
  * or -1 when the connection failed: then every message handed out has been

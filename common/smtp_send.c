@@ -92,6 +92,18 @@ finish_ready(struct smtp_client *c)
 	}
 }
 
+/* Messages in flight still waiting for replies. */
+static size_t
+fly_busy(const struct smtp_client *c)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < c->nfly; i++)
+		if (!c->fly[i]->st_sent || c->fly[i]->st_pending > 0)
+			n++;
+	return n;
+}
+
 /* The connection is gone: every unsettled recipient gets code 0. */
 static void
 fail_all(struct smtp_client *c)
@@ -202,7 +214,12 @@ handle(struct smtp_client *c, const struct pend *pd, const struct smtp_reply *r)
 		m->st_pending--;
 }
 
-/* Wait for the oldest outstanding reply and act on it. */
+/*
+ * Wait for the oldest outstanding reply and act on it.  Finished messages
+ * go back to the caller only here, once what we wrote is on its way: the
+ * next message's data is with the server while done() records the last
+ * one's results (a queue update) instead of waiting behind it.
+ */
 static int
 drain_one(struct smtp_client *c)
 {
@@ -211,13 +228,18 @@ drain_one(struct smtp_client *c)
 
 	if (c->qlen == 0)
 		return 0;
+	if (stream_flush(c->st) == -1) {
+		smtp_set_error(c, SMTP_ERR_NET, NULL, "writing to %s: %s",
+		    c->p.host, stream_error(c->st));
+		return -1;
+	}
+	finish_ready(c);
 	if (smtp_read_reply(c, &r, NULL) == -1)
 		return -1;
 	pd = c->q[c->qhead];
 	c->qhead = (c->qhead + 1) % SMTP_PEND_MAX;
 	c->qlen--;
 	handle(c, &pd, &r);
-	finish_ready(c);
 	return 0;
 }
 
@@ -498,10 +520,12 @@ smtp_send_batch(struct smtp_client *c, const struct smtp_batch *b)
 		 * full, wait until half are done rather than one: fewer turns,
 		 * and the newest stay in flight so the line never idles.
 		 */
-		if (c->nfly >= SMTP_FLY_MAX)
-			while (c->nfly > SMTP_FLY_MAX / 2 && c->qlen > 0)
+		if (c->nfly >= SMTP_FLY_MAX) {
+			while (fly_busy(c) > SMTP_FLY_MAX / 2 && c->qlen > 0)
 				if (drain_one(c) == -1)
 					goto fail;
+			finish_ready(c);
+		}
 		if (c->nfly >= SMTP_FLY_MAX) {
 			/* cannot happen: in-flight messages always await replies */
 			smtp_set_error(c, SMTP_ERR_LOCAL, NULL, "pipeline stuck");
@@ -518,7 +542,6 @@ smtp_send_batch(struct smtp_client *c, const struct smtp_batch *b)
 		}
 		if (send_one(c, m) == -1)
 			goto fail;
-		finish_ready(c);
 	}
 	if (drain_all(c) == -1)
 		goto fail;
