@@ -78,6 +78,7 @@ struct relay {
 	struct smtp_client	*c;
 	uint64_t		 size_max;
 	pid_t			 cmdpid;	/* smarthost-command's group */
+	struct outmsg		*ahead;		/* prepared, not handed out */
 };
 
 static const time_t backoff_table[] = { 60, 300, 900, 1800 };
@@ -642,10 +643,9 @@ fail:
 	return NULL;
 }
 
-static struct smtp_msg *
-batch_next(void *arg)
+static struct outmsg *
+next_outmsg(struct relay *rl)
 {
-	struct relay	*rl = arg;
 	struct outmsg	*om;
 
 	while (rl->nextid < rl->nids) {
@@ -653,9 +653,37 @@ batch_next(void *arg)
 			return NULL;
 		om = outmsg_new(rl, rl->ids[rl->nextid++]);
 		if (om != NULL)
-			return &om->sm;
+			return om;
 	}
 	return NULL;
+}
+
+static struct smtp_msg *
+batch_next(void *arg)
+{
+	struct relay	*rl = arg;
+	struct outmsg	*om;
+
+	if ((om = rl->ahead) != NULL)
+		rl->ahead = NULL;
+	else
+		om = next_outmsg(rl);
+	if (om != NULL && *rl->cancel) {
+		outmsg_free(om);	/* never sent: stays as it was */
+		return NULL;
+	}
+	return om != NULL ? &om->sm : NULL;
+}
+
+/* A prepared message the flush did not get to send: back to the list. */
+static void
+unprepare(struct relay *rl)
+{
+	if (rl->ahead == NULL)
+		return;
+	outmsg_free(rl->ahead);
+	rl->ahead = NULL;
+	rl->nextid--;
 }
 
 static void
@@ -706,6 +734,10 @@ out:
 	outmsg_free(om);
 	if (rl->q->unsynced >= RELAY_SYNC_MAX)
 		relay_sync(rl);
+	/* The client is about to wait for the server: prepare the message
+	 * after the next now rather than while the line waits for it. */
+	if (rl->ahead == NULL)
+		rl->ahead = next_outmsg(rl);
 }
 
 /* --- the connection ---------------------------------------------------------- */
@@ -1163,6 +1195,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 		abandon_flag = 1;	/* SIGTERM came during the login */
 	rv = smtp_send_batch(rl.c, &b);
 	sending_flag = 0;
+	unprepare(&rl);
 	if (*cancel)
 		abandon_flag = 1;	/* no QUIT dialogue to wait for */
 	if (rv == -1) {
