@@ -421,8 +421,8 @@ oauth2_token(struct oauth2_account *a, int force, const char *ca_default,
 		*token = a->access_token;
 		return OAUTH2_OK;
 	}
-	rv = oauth2_helper_token(a->path, force, ca_default, &tok, &expires_in,
-	    err, errlen);
+	rv = oauth2_helper_token(a->path, force, ca_default, a->cancel, &tok,
+	    &expires_in, err, errlen);
 	if (rv != OAUTH2_OK)
 		return rv;
 	wipe_free(&a->access_token);

@@ -24,6 +24,7 @@
 #ifndef MAILHUB_OAUTH2_H
 #define MAILHUB_OAUTH2_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -53,6 +54,10 @@ struct oauth2_account {
 	char	*ca_file;
 	char	*access_token;		/* cached */
 	time_t	 expires;		/* when the cached token is stale */
+	/* Set by the caller after loading (NULL: never): when it turns
+	 * non-zero (the daemon's SIGTERM handler) a fetch in progress is
+	 * abandoned, the helper killed, and the result is TEMPFAIL. */
+	const volatile sig_atomic_t *cancel;
 };
 
 enum oauth2_result {
@@ -100,8 +105,8 @@ int	oauth2_store_refresh_token(struct oauth2_account *a, const char *tok,
  * 77 (EX_NOPERM): refused; anything else, a timeout included: TEMPFAIL.
  */
 enum oauth2_result oauth2_helper_token(const char *path, int force,
-	    const char *ca_default, char **token, long long *expires_in,
-	    char *err, size_t errlen);
+	    const char *ca_default, const volatile sig_atomic_t *cancel,
+	    char **token, long long *expires_in, char *err, size_t errlen);
 
 /* Wipes every secret. */
 void	oauth2_free(struct oauth2_account *a);

@@ -124,12 +124,13 @@ spawn(const char *helper, const char *path, int force, const char *ca,
 }
 
 /*
- * Both pipes to EOF or the deadline: 0, or -1 on a timeout.  What does
- * not fit is dropped (the helper never prints that much).
+ * Both pipes to EOF or the deadline: 0, -1 on a timeout, -2 when the
+ * caller's cancel flag turned on.  What does not fit is dropped (the
+ * helper never prints that much).
  */
 static int
-collect(int outfd, int errfd, char *out, size_t outsz, size_t *outlen,
-    char *errb, size_t errsz, size_t *errlen)
+collect(int outfd, int errfd, const volatile sig_atomic_t *cancel, char *out,
+    size_t outsz, size_t *outlen, char *errb, size_t errsz, size_t *errlen)
 {
 	struct pollfd	 pfd[2];
 	struct timespec	 now, end;
@@ -150,6 +151,12 @@ collect(int outfd, int errfd, char *out, size_t outsz, size_t *outlen,
 		    (end.tv_nsec - now.tv_nsec) / 1000000);
 		if (ms <= 0)
 			return -1;
+		if (cancel != NULL && *cancel)
+			return -2;
+		/* A signal between the check and poll() is seen a second
+		 * later at most. */
+		if (cancel != NULL && ms > 1000)
+			ms = 1000;
 		if (poll(pfd, 2, ms) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -234,13 +241,14 @@ log_helper_stderr(char *errb, int failed, char *err, size_t errlen)
 
 enum oauth2_result
 oauth2_helper_token(const char *path, int force, const char *ca_default,
-    char **token, long long *expires_in, char *err, size_t errlen)
+    const volatile sig_atomic_t *cancel, char **token, long long *expires_in,
+    char *err, size_t errlen)
 {
 	char			 helper[PATH_MAX], errb[ERR_MAX];
 	char			*out;
 	size_t			 outsz = OAUTH2_TOKEN_MAX + 256, outlen = 0;
 	size_t			 elen = 0;
-	int			 outfd, errfd, status = -1, timedout;
+	int			 outfd, errfd, status = -1, stopped;
 	pid_t			 pid;
 	enum oauth2_result	 rv = OAUTH2_TEMPFAIL;
 
@@ -264,20 +272,24 @@ oauth2_helper_token(const char *path, int force, const char *ca_default,
 		free(out);
 		return OAUTH2_TEMPFAIL;
 	}
-	timedout = collect(outfd, errfd, out, outsz, &outlen, errb,
-	    sizeof(errb), &elen) == -1;
+	stopped = collect(outfd, errfd, cancel, out, outsz, &outlen, errb,
+	    sizeof(errb), &elen);
 	close(outfd);
 	close(errfd);
-	if (timedout)
+	if (stopped != 0)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	/* status stays -1 if a SIGCHLD handler reaped the helper first: the
 	 * output alone decides then. */
-	if (timedout) {
+	if (stopped != 0) {
 		log_helper_stderr(errb, 0, err, errlen);
-		snprintf(err, errlen, "%s: %s did not answer within %d s",
-		    path, OAUTH2_HELPER, OAUTH2_HELPER_TIMEOUT);
+		if (stopped == -2)
+			snprintf(err, errlen, "%s: token fetch interrupted",
+			    path);
+		else
+			snprintf(err, errlen, "%s: %s did not answer within "
+			    "%d s", path, OAUTH2_HELPER, OAUTH2_HELPER_TIMEOUT);
 	} else if ((status == -1 || (WIFEXITED(status) &&
 	    WEXITSTATUS(status) == 0)) &&
 	    parse_output(out, token, expires_in) == 0) {

@@ -1144,6 +1144,7 @@ relay_flush(const struct mtad_config *cf, struct queue *q, int forced,
 				goto out;
 			}
 			have_acct = 1;
+			acct.cancel = cancel;
 			/* The runner's token, if it is this account's. */
 			if (token != NULL && token->path != NULL &&
 			    token->access_token != NULL &&

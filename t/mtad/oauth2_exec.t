@@ -3,10 +3,12 @@
 # beside a copy of mtad (where mtad looks first): the flush runs
 # "mtad-oauth2 token -c TLS-CA-FILE -- FILE" (with -f on the retry after
 # a refused login); the helper's stderr lands in mtad's log; exit 77 and a
-# malformed answer defer the mail with the helper's reason; the token
-# itself never reaches the log.
+# malformed answer defer the mail with the helper's reason; a helper that
+# stalls is killed when the link goes down, and the flush ends at once; the
+# token itself never reaches the log.
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -37,8 +39,9 @@ stale)	printf 'access-token AT-SECRET-stale\\nexpires-in 0\\n'
 	echo ok > %s ;;
 refuse)	echo "acct: token endpoint: HTTP 400, invalid_grant" >&2; exit 77 ;;
 garbage) printf 'access-token AT-SECRET has spaces\\nexpires-in 1\\n' ;;
+stall)	echo $$ > %s; exec sleep 300 ;;
 esac
-""" % (argv_log, mode_file, mode_file))
+""" % (argv_log, mode_file, mode_file, os.path.join(tmp, "stall.pid")))
 os.chmod(helper, 0o755)
 
 
@@ -123,6 +126,24 @@ flush()
 t.ok(wait_log(m, "mtad-oauth2 gave no token", timeout=30),
      "a malformed answer: no token, said so")
 t.eq(sh.connections(), conns, "and no connection")
+
+# A stalled token endpoint does not hold up link down.
+mode("stall")
+pidfile = os.path.join(tmp, "stall.pid")
+mhtest.Proc([mtactl, "-C", m.conf, "flush"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+t.ok(mhtest.wait_for(lambda: os.path.exists(pidfile), 30),
+     "the helper stalls")
+r = mhtest.run([mtactl, "-C", m.conf, "link", "down"], timeout=30)
+t.eq(r.returncode, 0, "link down: exit 0")
+t.ok(wait_log(m, "token fetch interrupted", timeout=30),
+     "the flush gives up the token fetch at once")
+with open(pidfile) as f:
+    hpid = int(f.read())
+t.ok(mhtest.wait_for(lambda: not os.path.exists("/proc/%d" % hpid)
+                     or open("/proc/%d/stat" % hpid).read().split()[2]
+                     == "Z", 10), "and the helper is killed")
+t.eq(len(m.queue_ids()), 1, "the message is still queued")
 
 m.stop()
 log = m.log()
