@@ -87,6 +87,7 @@ struct fetch_msg {
 struct fetch_list {
 	struct fetch_msg *v;
 	size_t		  n;
+	unsigned long	  validity;	/* IMAP: the folder's UIDVALIDITY */
 };
 
 /* What the sink gets; data()/begin() return 0, or -1 to refuse the rest of

@@ -747,6 +747,7 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 
 	ml->v = NULL;
 	ml->n = 0;
+	ml->validity = ip->validity;
 	if (ip->exists == 0)
 		return PS_SUCCESS;
 	if ((set = mailimap_set_new_interval(1, 0)) == NULL ||

@@ -502,6 +502,57 @@ settle_journal(struct session *s, struct fetch_list *ml, int committed)
 		log_warn("%s", s->run->us->path);
 }
 
+/* "remotename@poll[/folder]": whose uids the uidstore holds. */
+static void
+acct_name(char *buf, size_t len, const struct rc_poll *p,
+    const struct rc_user *u, const char *folder)
+{
+	snprintf(buf, len, "%s@%s%s%s", u->remotename, p->name,
+	    folder != NULL ? "/" : "", folder != NULL ? folder : "");
+}
+
+/*
+ * Remember which protocol's uids the account holds (proto AUTO reads it,
+ * see poll_user), durably before the first of them is journaled.
+ */
+static void
+note_proto(struct session *s, const struct fetcher *f)
+{
+	struct uidstore	*us = s->run->us;
+	char		 acct[sizeof(s->acct)];
+	const char	*was;
+
+	acct_name(acct, sizeof(acct), s->p, s->u, NULL);
+	if ((was = uidstore_fact(us, acct, "proto")) != NULL &&
+	    strcmp(was, f->name) == 0)
+		return;
+	if (uidstore_set_fact(us, acct, "proto", f->name) == -1 ||
+	    uidstore_save(us) == -1)
+		log_warn("%s", us->path);
+}
+
+/* IMAP: a new UIDVALIDITY voids every uid remembered for the folder. */
+static void
+note_validity(struct session *s, const struct fetch_list *ml,
+    const char *folder)
+{
+	struct uidstore	*us = s->run->us;
+	const char	*was;
+	char		 v[32];
+
+	if (ml->validity == 0)
+		return;
+	snprintf(v, sizeof(v), "%lu", ml->validity);
+	if ((was = uidstore_fact(us, s->acct, "uidvalidity")) != NULL &&
+	    strcmp(was, v) != 0)
+		log_warnx("IMAP server %s changed the UIDVALIDITY of %s for "
+		    "%s (%s -> %s): the uids remembered for it are void, its "
+		    "messages count as new", s->host, folder != NULL ? folder :
+		    "INBOX", s->u->remotename, was, v);
+	if (uidstore_set_fact(us, s->acct, "uidvalidity", v) == -1)
+		log_warn("%s", us->path);
+}
+
 static int
 poll_folder(struct poll_run *run, const struct rc_poll *p,
     const struct rc_user *u, const struct fetcher *f, const char *folder,
@@ -509,7 +560,7 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 {
 	struct session		*s;
 	struct fetch_server	 srv;
-	struct fetch_list	 ml = { NULL, 0 };
+	struct fetch_list	 ml = { 0 };
 	struct fetch_msg	**newv = NULL, **delv = NULL;
 	size_t			 nnew = 0, ndel = 0, nseen = 0, i, b, nb;
 	size_t			 delivered = 0;
@@ -522,8 +573,7 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	s->p = p;
 	s->u = u;
 	s->host = rc_poll_host(p);
-	snprintf(s->acct, sizeof(s->acct), "%s@%s%s%s", u->remotename,
-	    p->name, folder != NULL ? "/" : "", folder != NULL ? folder : "");
+	acct_name(s->acct, sizeof(s->acct), p, u, folder);
 	memset(&srv, 0, sizeof(srv));
 	srv.poll = p;
 	srv.user = u;
@@ -563,11 +613,13 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 			*openfail = 1;
 		goto out;
 	}
+	note_proto(s, f);
 cycle:
 	if ((rv = f->list(&s->fc, &ml)) != PS_SUCCESS) {
 		log_warnx("%s", s->fc.err);
 		goto out;
 	}
+	note_validity(s, &ml, folder);
 	if ((rv = classify(s, &ml, &newv, &nnew, &delv, &ndel, &nseen)) !=
 	    PS_SUCCESS) {
 		log_warnx("%s", s->fc.err);
@@ -697,6 +749,34 @@ poll_user(struct poll_run *run, const struct rc_poll *p,
 		log_warnx("%s: protocol %s is not implemented by fetchd yet",
 		    p->name, rc_proto_name(p->proto));
 		return PS_PROTOCOL;
+	}
+	/*
+	 * AUTO while the uidstore holds uids of this account (kept, or
+	 * journaled and not yet deleted): only the protocol they belong to
+	 * can recognise those messages, the other would deliver them again.
+	 */
+	if (p->proto == RC_PROTO_AUTO) {
+		char		 acct[1024];
+		const char	*was;
+		size_t		 n;
+
+		acct_name(acct, sizeof(acct), p, u, NULL);
+		was = uidstore_fact(run->us, acct, "proto");
+		if (was != NULL && (n = uidstore_count(run->us, acct)) > 0) {
+			f = strcmp(was, "POP3") == 0 ? &fetch_pop3 :
+			    &fetch_imap;
+			rv = poll_folders(run, p, u, f, &openfail);
+			if (openfail && (rv == PS_SOCKET ||
+			    rv == PS_PROTOCOL))
+				log_warnx("%s: proto AUTO: not trying %s: %zu "
+				    "message%s of %s %s tracked by %s uids, "
+				    "which %s would deliver again", p->name,
+				    f == &fetch_imap ? "POP3" : "IMAP", n,
+				    n == 1 ? "" : "s", acct, n == 1 ? "is" :
+				    "are", f->name, f == &fetch_imap ? "POP3" :
+				    "IMAP");
+			return rv;
+		}
 	}
 	rv = poll_folders(run, p, u, f, &openfail);
 	/*

@@ -18,9 +18,17 @@ struct uid_entry {
 	int			 bits;
 	char			**rcpts;	/* UID_RCPTS: accepted ones */
 	size_t			 nrcpts;
+	char			*value;		/* a fact (uid " key") */
 	char			*uid;		/* points into acct's block */
 	char			 acct[];	/* acct NUL uid NUL */
 };
+
+/*
+ * A fact about an account (uidstore_fact) is an entry whose uid is " key":
+ * no real uid has a blank (fetch_uid_ok).  In the idfile it is the line
+ * "ACCT %20key VALUE".
+ */
+#define IS_FACT(uid)	((uid)[0] == ' ')
 
 static size_t
 hash(const char *acct, const char *uid)
@@ -107,6 +115,7 @@ uidstore_set(struct uidstore *us, const char *acct, const char *uid,
 	e->bits = bits;
 	e->rcpts = NULL;
 	e->nrcpts = 0;
+	e->value = NULL;
 	ep = find(us, acct, uid);
 	e->next = NULL;
 	*ep = e;
@@ -145,6 +154,7 @@ drop_bits(struct uidstore *us, struct uid_entry **ep, int bits)
 		free_rcpts(e);
 	if (e->bits == 0) {
 		*ep = e->next;
+		free(e->value);
 		free(e);
 		us->n--;
 	}
@@ -226,7 +236,7 @@ uidstore_prune(struct uidstore *us, const char *acct,
 	for (i = 0; i < us->nbuckets; i++)
 		for (ep = &us->tab[i]; *ep != NULL;) {
 			if (strcmp((*ep)->acct, acct) == 0 &&
-			    bsearch(&(*ep)->uid, sorted, n, sizeof(*sorted),
+			    !IS_FACT((*ep)->uid) && bsearch(&(*ep)->uid, sorted, n, sizeof(*sorted),
 			    cmp_str) == NULL) {
 				drop_bits(us, ep, UID_SEEN | UID_JOURNAL |
 				    UID_RCPTS);
@@ -235,6 +245,61 @@ uidstore_prune(struct uidstore *us, const char *acct,
 			ep = &(*ep)->next;
 		}
 	free(sorted);
+}
+
+const char *
+uidstore_fact(struct uidstore *us, const char *acct, const char *key)
+{
+	struct uid_entry	*e;
+	char			 uid[64];
+
+	if (snprintf(uid, sizeof(uid), " %s", key) >= (int)sizeof(uid))
+		return NULL;
+	e = lookup(us, acct, uid);
+	return e != NULL ? e->value : NULL;
+}
+
+int
+uidstore_set_fact(struct uidstore *us, const char *acct, const char *key,
+    const char *value)
+{
+	struct uid_entry	*e;
+	char			 uid[64], *v;
+
+	if (snprintf(uid, sizeof(uid), " %s", key) >= (int)sizeof(uid) ||
+	    strchr(key, ' ') != NULL || *value == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((e = lookup(us, acct, uid)) != NULL && e->value != NULL &&
+	    strcmp(e->value, value) == 0)
+		return 0;
+	if ((v = strdup(value)) == NULL)
+		return -1;
+	if (e == NULL && (uidstore_set(us, acct, uid, UID_SEEN) == -1 ||
+	    (e = lookup(us, acct, uid)) == NULL)) {
+		free(v);
+		return -1;
+	}
+	free(e->value);
+	e->value = v;
+	e->bits |= UID_SEEN;
+	us->dirty = 1;
+	return 0;
+}
+
+size_t
+uidstore_count(struct uidstore *us, const char *acct)
+{
+	struct uid_entry	*e;
+	size_t			 i, n = 0, la = strlen(acct);
+
+	for (i = 0; i < us->nbuckets; i++)
+		for (e = us->tab[i]; e != NULL; e = e->next)
+			if (!IS_FACT(e->uid) && strncmp(e->acct, acct, la) ==
+			    0 && (e->acct[la] == '\0' || e->acct[la] == '/'))
+				n++;
+	return n;
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -328,8 +393,9 @@ load(struct uidstore *us, const char *path, int bits, char *err,
 		/* The journal's "ACCT UID RCPT": a partial delivery. */
 		if ((sp2 = strchr(sp, ' ')) != NULL) {
 			*sp2++ = '\0';
-			if (bits != UID_JOURNAL || *sp == '\0' ||
-			    *sp2 == '\0' || strchr(sp2, ' ') != NULL) {
+			if ((bits != UID_JOURNAL && strncmp(sp, "%20", 3) !=
+			    0) || *sp == '\0' || *sp2 == '\0' ||
+			    strchr(sp2, ' ') != NULL) {
 				bad++;
 				continue;
 			}
@@ -339,7 +405,13 @@ load(struct uidstore *us, const char *path, int bits, char *err,
 			bad++;
 			continue;
 		}
-		if (sp2 != NULL ? add_rcpt(us, line, sp, sp2) == -1 :
+		if (bits == UID_SEEN && IS_FACT(sp) != (sp2 != NULL)) {
+			bad++;
+			continue;
+		}
+		if (bits == UID_SEEN && sp2 != NULL ?
+		    uidstore_set_fact(us, line, sp + 1, sp2) == -1 :
+		    sp2 != NULL ? add_rcpt(us, line, sp, sp2) == -1 :
 		    uidstore_set(us, line, sp, bits) == -1) {
 			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			fclose(fp);
@@ -398,6 +470,7 @@ uidstore_close(struct uidstore *us)
 		for (e = us->tab[i]; e != NULL; e = next) {
 			next = e->next;
 			free_rcpts(e);
+			free(e->value);
 			free(e);
 		}
 	if (us->jfd != -1) {
@@ -528,8 +601,8 @@ write_file(struct uidstore *us, const char *path, int bits)
 			}
 			if ((e->bits & bits) == 0)
 				continue;
-			len = format_line(e->acct, e->uid, NULL, line,
-			    sizeof(line));
+			len = format_line(e->acct, e->uid, bits == UID_SEEN ?
+			    e->value : NULL, line, sizeof(line));
 			if (atomic_write(&af, line, len) == -1)
 				goto fail;
 		}

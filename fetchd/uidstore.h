@@ -20,7 +20,8 @@
  *   the uid's entry.
  *
  * Files: one "ACCOUNT UID" a line, both fields %XX-escaped for blanks,
- * controls and '%'.  A torn last line (crash mid-append) is ignored.
+ * controls and '%'; the idfile also holds facts (uidstore_fact) as
+ * "ACCOUNT %20KEY VALUE".  A torn last line (crash mid-append) is ignored.
  */
 #ifndef FETCHD_UIDSTORE_H
 #define FETCHD_UIDSTORE_H
@@ -83,6 +84,18 @@ int	uidstore_journal_rcpt(struct uidstore *us, const char *acct,
 /* 1 when rcpt (any case) was journaled as accepted for uid, else 0. */
 int	uidstore_rcpt_done(struct uidstore *us, const char *acct,
 	    const char *uid, const char *rcpt);
+/*
+ * Facts about an account kept in the idfile beside its uids: "proto" (the
+ * protocol whose uids it holds), "uidvalidity" (an IMAP folder's).  key
+ * has no blank; value is printable.  uidstore_fact: NULL when unknown.
+ */
+const char *uidstore_fact(struct uidstore *us, const char *acct,
+	    const char *key);
+int	uidstore_set_fact(struct uidstore *us, const char *acct,
+	    const char *key, const char *value);
+/* Messages remembered (seen or journaled) for acct and its folders
+ * ("acct/..."), facts not counted. */
+size_t	uidstore_count(struct uidstore *us, const char *acct);
 /* Write the idfile and compact the journal (atomically) if they changed.
  * 0 or -1 (errno). */
 int	uidstore_save(struct uidstore *us);

@@ -89,7 +89,7 @@ main(int argc, char **argv)
 {
 	struct fetch_server	 srv;
 	struct fetch_conn	 fc;
-	struct fetch_list	 ml = { NULL, 0 };
+	struct fetch_list	 ml = { 0 };
 	struct fetch_msg	**v = NULL;
 	struct rc_user		 u;
 	struct out		 o = { NULL, -1, 0, 0 };

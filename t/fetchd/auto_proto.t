@@ -52,6 +52,24 @@ t.eq(r.returncode, 2, "AUTO, nothing listening: connection error (exit 2)")
 t.like(r.err, "trying POP3", "AUTO: POP3 tried after IMAP was refused")
 t.eq(dc.count("eddy"), 1, "AUTO: nothing lost")
 
+# keep over IMAP: the idfile holds IMAP uids, which POP3 cannot match (its
+# UIDLs differ), so falling back would deliver the kept messages again.
+# AUTO sticks to IMAP while the idfile tracks messages of the account.
+dc.deliver("eddy", F.message(4))
+n0 = len(sh.messages())
+r = env.run(rc(dc.imap, "keep"))
+t.eq(len(sh.messages()) - n0, 2, "AUTO/IMAP keep: two delivered and kept")
+r = env.run(rc(dc.pop3, "keep"))
+t.eq(len(sh.messages()) - n0, 2,
+     "AUTO: what IMAP kept is not delivered again over POP3")
+t.eq(r.returncode, 4, "AUTO, no IMAP there, IMAP uids tracked: protocol "
+     "error (exit 4)")
+t.like(r.err, "not trying POP3: 2 messages of eddy@mail.example.net are "
+       "tracked by IMAP uids", "AUTO: why there is no fallback is logged")
+r = env.run(rc(dc.imap, "keep"))
+t.eq(r.returncode, 1, "AUTO/IMAP keep: back on IMAP, nothing new")
+t.eq(len(sh.messages()) - n0, 2, "AUTO/IMAP keep: nothing twice")
+
 # A refused login is not a reason to try another protocol.
 bad = env.rc("poll mail.example.net via 127.0.0.1 with proto AUTO "
              "port %d timeout 10\n"

@@ -3,6 +3,7 @@
 # imaps delivery with UID FETCH batches and \Deleted+EXPUNGE; keep tracks
 # UIDVALIDITY+UID in the idfile (not \Seen); SMTP 451 leaves the message.
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,7 +61,39 @@ with open(env.idfile) as f:
     ids = f.read()
 t.like(ids, "eddy@pop.example.net ", "idfile has the IMAP account")
 t.ok(all("/" in line.split(" ")[1] for line in ids.splitlines()
-         if line.startswith("eddy@")), "IMAP uids are UIDVALIDITY/UID", ids)
+         if line.startswith("eddy@") and " %20" not in line),
+     "IMAP uids are UIDVALIDITY/UID", ids)
+t.like(ids, "eddy@pop.example.net %20proto IMAP\n",
+       "the idfile says the uids are IMAP's")
+
+# A new UIDVALIDITY (the server rebuilt its index): logged, the old uids
+# forgotten; the kept messages are \Seen, so not fetched again.
+md = os.path.join(dc.dir, "mail", "eddy")
+with open(os.path.join(md, "dovecot-uidlist")) as f:
+    head, rest = f.read().split("\n", 1)
+old_v = re.search(r" V(\d+)", head).group(1)
+new_v = str(int(old_v) + 1000)
+with open(os.path.join(md, "dovecot-uidlist"), "w") as f:
+    f.write(head.replace(" V" + old_v, " V" + new_v) + "\n" + rest)
+for name in os.listdir(md):
+    if name.startswith("dovecot.index"):
+        os.unlink(os.path.join(md, name))
+r = env.run(k)
+t.like(r.err, "changed the UIDVALIDITY of INBOX for eddy (%s -> %s)"
+       % (old_v, new_v), "UIDVALIDITY change: logged with both values")
+t.eq(len(sh.messages()) - n, 2, "UIDVALIDITY change, keep: \\Seen ones not "
+     "fetched again")
+with open(env.idfile) as f:
+    ids = f.read()
+t.ok(not re.search(r" %s/\d+$" % old_v, ids, re.M)
+     and re.search(r"uidvalidity %s$" % new_v, ids, re.M),
+     "UIDVALIDITY change: old uids forgotten, the new value remembered", ids)
+dc.deliver("eddy", F.message(8))
+r = env.run(k)
+t.unlike(r.err, "UIDVALIDITY", "same UIDVALIDITY: nothing logged")
+t.eq(F.subjects(sh)[-1], "test 8", "new mail after the change delivered")
+t.ok(re.search(r" %s/\d+$" % new_v, open(env.idfile).read(), re.M),
+     "and remembered under the new UIDVALIDITY")
 
 # 451 then delivered
 dc.deliver("kim", F.message(20))

@@ -112,7 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    .user = &user, .tls = FETCH_TLS_NONE,
 				    .timeout_ms = 1000 };
 	struct fetch_conn	 fc;
-	struct fetch_list	 ml = { NULL, 0 };
+	struct fetch_list	 ml = { 0 };
 	struct fetch_msg	*v[64];
 	struct count		 c = { 0, 0 };
 	struct fetch_sink	 sink = { c_begin, c_data, c_end, &c };

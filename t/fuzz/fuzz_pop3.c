@@ -101,7 +101,7 @@ c_end(void *arg, struct fetch_msg *m, int complete)
 static void
 transact(struct fetch_conn *fc, size_t size)
 {
-	struct fetch_list	 ml = { NULL, 0 };
+	struct fetch_list	 ml = { 0 };
 	struct fetch_msg	*v[64];
 	struct count		 c = { 0, 0 };
 	struct fetch_sink	 sink = { NULL, c_data, c_end, &c };

@@ -203,6 +203,58 @@ prune(void **state)
 	uidstore_close(&us);
 }
 
+/* Facts live beside the uids, survive a restart and pruning, and are not
+ * counted as messages; a fact line without a value is malformed. */
+static void
+facts(void **state)
+{
+	struct fixture	*f = *state;
+	struct uidstore	 us;
+	const char	*keep[] = { "9/1" };
+	char		 err[256];
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_null(uidstore_fact(&us, "joe@imap", "proto"));
+	assert_int_equal(uidstore_set_fact(&us, "joe@imap", "proto", "IMAP"),
+	    0);
+	assert_int_equal(uidstore_set_fact(&us, "joe@imap/Junk",
+	    "uidvalidity", "9"), 0);
+	assert_int_equal(uidstore_set_fact(&us, "joe@imap", "uidvalidity",
+	    "7"), 0);
+	assert_int_equal(uidstore_set_fact(&us, "joe@imap", "uidvalidity",
+	    "8"), 0);
+	assert_int_equal(uidstore_set_fact(&us, "joe@imap", "a b", "x"), -1);
+	assert_int_equal(uidstore_set(&us, "joe@imap/Junk", "9/1", UID_SEEN),
+	    0);
+	assert_int_equal(uidstore_set(&us, "joe@imapx", "9/1", UID_SEEN), 0);
+	assert_int_equal(uidstore_count(&us, "joe@imap"), 1);
+	uidstore_prune(&us, "joe@imap", keep, 0);
+	assert_string_equal(uidstore_fact(&us, "joe@imap", "proto"), "IMAP");
+	assert_int_equal(uidstore_save(&us), 0);
+	uidstore_close(&us);
+
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_string_equal(uidstore_fact(&us, "joe@imap", "proto"), "IMAP");
+	assert_string_equal(uidstore_fact(&us, "joe@imap", "uidvalidity"),
+	    "8");
+	assert_string_equal(uidstore_fact(&us, "joe@imap/Junk",
+	    "uidvalidity"), "9");
+	assert_int_equal(uidstore_get(&us, "joe@imap/Junk", "9/1"), UID_SEEN);
+	assert_int_equal(uidstore_count(&us, "joe@imap"), 1);
+	uidstore_prune(&us, "joe@imap/Junk", keep, 1);
+	assert_int_equal(uidstore_count(&us, "joe@imap"), 1);
+	uidstore_prune(&us, "joe@imap/Junk", keep, 0);
+	assert_int_equal(uidstore_count(&us, "joe@imap"), 0);
+	uidstore_close(&us);
+
+	write_file(f->idfile, "joe@h %20proto\njoe@h u1 x\njoe@h %20proto "
+	    "POP3\n");
+	assert_int_equal(uidstore_open(&us, f->idfile, err, sizeof(err)), 0);
+	assert_string_equal(uidstore_fact(&us, "joe@h", "proto"), "POP3");
+	assert_int_equal(uidstore_count(&us, "joe@h"), 0);
+	uidstore_close(&us);
+}
+
 static void
 unreadable(void **state)
 {
@@ -248,6 +300,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(partial, setup, teardown),
 		cmocka_unit_test_setup_teardown(prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(facts, setup, teardown),
 		cmocka_unit_test(unreadable),
 		cmocka_unit_test(sender),
 	};
