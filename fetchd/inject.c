@@ -106,8 +106,10 @@ make_prefix(struct inject *in, struct inject_msg *m)
 		snprintf(forc, sizeof(forc), " for <%s>", m->rcpts[0]);
 	free(m->prefix);
 	n = asprintf(&m->prefix, "Received: from %s by %s with %s (fetchd)"
-	    "%s (%s); %s\r\n", in->server, in->hostname, in->proto, forc,
-	    rc_user_multidrop(in->user) ? "multi-drop" : "single-drop", date);
+	    "%s (%s); %s\r\n%.*s", in->server, in->hostname, in->proto, forc,
+	    rc_user_multidrop(in->user) ? "multi-drop" : "single-drop", date,
+	    m->head != NULL ? (int)m->headlen : 0,
+	    m->head != NULL ? m->head : "");
 	if (n < 0) {
 		m->prefix = NULL;
 		return -1;
@@ -150,7 +152,7 @@ batch_next(void *arg)
 		m->sm.prefix = m->prefix;
 		m->sm.prefixlen = m->prefixlen;
 		m->sm.fd = m->fd;
-		m->sm.offset = 0;
+		m->sm.offset = m->skip;
 		m->sm.eightbit = 1;
 		m->sm.arg = m;
 		return &m->sm;
@@ -240,7 +242,7 @@ mda_batch(struct inject *in, struct inject_msg **v, size_t n)
 			mda_name(in->user, m->rcpts[j], name, sizeof(name));
 			fmda_deliver(in->user->mda, in->user->stripcr == RC_YES,
 			    m->sender, name, m->prefix, m->prefixlen, m->fd,
-			    &m->srcpts[j].reply);
+			    m->skip, &m->srcpts[j].reply);
 		}
 		verdict(in, m);
 	}

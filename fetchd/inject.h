@@ -40,6 +40,10 @@ struct inject_msg {
 	const char		*hdr;		/* its header section (bounces) */
 	size_t			 hdrlen;
 	char			 sender[ADDR_MAX + 1];	/* "" = <> */
+	/* dropdelivered: send head instead of the first skip octets */
+	const char		*head;
+	size_t			 headlen;
+	off_t			 skip;
 	char			**rcpts;	/* addresses, user@domain */
 	size_t			 nrcpts;
 	char			*prefix;	/* Received: line (inject fills) */

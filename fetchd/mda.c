@@ -111,11 +111,10 @@ reply(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
 void
 fmda_deliver(const char *cmd, int stripcr, const char *sender,
     const char *rcpt, const char *prefix, size_t prefixlen, int fd,
-    struct smtp_reply *r)
+    off_t off, struct smtp_reply *r)
 {
 	char	 buf[MDA_BUF], *line;
 	int	 p[2], status, cr = 0, werr = 0;
-	off_t	 off = 0;
 	ssize_t	 n;
 	pid_t	 pid;
 

@@ -10,17 +10,18 @@
 #define FETCHD_MDA_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "smtp_client.h"
 
 /*
- * Run cmd for rcpt with prefix then the message in fd (from offset 0) on
+ * Run cmd for rcpt with prefix then the message in fd (from off) on
  * its stdin, CR LF made LF when stripcr.  The verdict goes into r as a
  * made-up SMTP reply: 250, 450 (exit 75, killed, or cannot run) or 554.
  */
 void	fmda_deliver(const char *cmd, int stripcr, const char *sender,
 	    const char *rcpt, const char *prefix, size_t prefixlen, int fd,
-	    struct smtp_reply *r);
+	    off_t off, struct smtp_reply *r);
 /* The command line for one run (for logs and tests); NULL if no memory. */
 char	*fmda_expand(const char *cmd, const char *sender, const char *rcpt);
 

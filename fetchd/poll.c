@@ -27,6 +27,7 @@ struct item {
 	size_t			 skipped;	/* recipients who have it */
 	char			*hdr;
 	size_t			 hdrlen;
+	char			*head;		/* dropdelivered: sent */
 	struct inject_msg	 im;
 };
 
@@ -193,6 +194,40 @@ add_rcpt(struct session *s, struct item *it, const char *name)
 	return 0;
 }
 
+/*
+ * dropdelivered, as fetchmail: the message goes on without its
+ * Delivered-To: fields (the header read, up to its last whole line, is
+ * sent from memory in place of the spooled one).  Recipients are found
+ * before, in the header as fetched.
+ */
+static int
+drop_delivered(struct item *it)
+{
+	const char	*p = it->hdr, *end, *eol;
+	size_t		 n = 0, len;
+	int		 drop = 0;
+
+	if ((end = memrchr(p, '\n', it->hdrlen)) == NULL)
+		return 0;
+	len = (size_t)(end - p) + 1;
+	if ((it->head = malloc(len)) == NULL)
+		return -1;
+	for (; p < it->hdr + len; p = eol + 1) {
+		eol = memchr(p, '\n', (size_t)(it->hdr + len - p));
+		if (*p != ' ' && *p != '\t')
+			drop = (size_t)(eol - p) >= 13 &&
+			    strncasecmp(p, "Delivered-To:", 13) == 0;
+		if (drop)
+			continue;
+		memcpy(it->head + n, p, (size_t)(eol - p) + 1);
+		n += (size_t)(eol - p) + 1;
+	}
+	it->im.head = it->head;
+	it->im.headlen = n;
+	it->im.skip = (off_t)len;
+	return 0;
+}
+
 /* Envelope of one message: sender, local recipients. */
 static int
 prepare(struct session *s, struct item *it)
@@ -211,6 +246,8 @@ prepare(struct session *s, struct item *it)
 	it->im.hdrlen = it->hdrlen;
 	inject_sender(it->hdr, it->hdrlen, it->im.sender,
 	    sizeof(it->im.sender));
+	if (u->dropdelivered == RC_YES && drop_delivered(it) == -1)
+		return -1;
 	if (!rc_user_multidrop(u)) {
 		if (u->smtpname != NULL)
 			return add_rcpt(s, it, u->smtpname);
@@ -282,6 +319,8 @@ item_free(struct item *it)
 	it->fd = -1;
 	free(it->hdr);
 	it->hdr = NULL;
+	free(it->head);
+	it->head = NULL;
 	inject_msg_free(&it->im);
 }
 

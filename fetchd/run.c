@@ -233,28 +233,6 @@ nap(long secs)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-static int
-unsupported(const struct rc_config *cfg)
-{
-	size_t	 i, j;
-
-	for (i = 0; i < cfg->npolls; i++) {
-		const struct rc_poll	*p = &cfg->polls[i];
-
-		if (!p->active)
-			continue;
-		for (j = 0; j < p->nusers; j++) {
-			if (p->users[j].dropdelivered == RC_YES) {
-				log_warnx("%s: 'dropdelivered' is not "
-				    "implemented by fetchd yet", p->name);
-				return -1;
-			}
-
-		}
-	}
-	return 0;
-}
-
 int
 fetchd_run(struct rc_config *cfg, const struct run_opts *ro)
 {
@@ -264,8 +242,6 @@ fetchd_run(struct rc_config *cfg, const struct run_opts *ro)
 	pid_t		 pid;
 	int		 lockfd, rv, daemon = cfg->run.daemon > 0;
 
-	if (unsupported(cfg) == -1)
-		return PS_SYNTAX;
 	if ((pid = run_lock_holder(cfg->run.pidfile, &interval)) != 0) {
 		if (ro->cmd_daemon) {
 			fprintf(stderr, "fetchd: another fetchd (pid %ld) is "

@@ -104,13 +104,12 @@ t.eq(r.returncode, 5, "unimplemented keyword exits 5")
 t.like(r.err, "%s:2: 'preconnect' is not implemented by fetchd" % bad,
        "unimplemented keyword named, never ignored")
 
-# what fetchd does not do yet fails clearly at start-up, before any poll
+# dropdelivered is accepted and dumped (t/fetchd/dropdelivered.t runs it)
 dd = rcfile("dd.rc", "poll 127.0.0.1 with proto POP3\n"
             "  user joe there with password pw dropdelivered\n")
-r = fetchd("-f", dd, "--pidfile", os.path.join(tmp, "dd.pid"))
-t.eq(r.returncode, 5, "dropdelivered (not implemented yet) exits 5")
-t.like(r.err, "'dropdelivered' is not implemented by fetchd yet",
-       "and says why")
+r = fetchd("-f", dd, "--configdump")
+t.eq(r.returncode, 0, "dropdelivered is accepted")
+t.like(r.out, "dropdelivered", "and dumped")
 
 # command-line options override the rc file
 r = fetchd("-f", seed, "--configdump", "-k", "-p", "IMAP", "-u", "other",

@@ -42,21 +42,25 @@ verdicts(void **state)
 	unlink(tmpl);
 	assert_int_equal(write(fd, "a\r\nb\r\n", 6), 6);
 	fmda_deliver("test \"$(cat)\" = \"$(printf 'R\\na\\nb')\"", 1, "s", "t",
-	    "R\r\n", 3, fd, &r);
+	    "R\r\n", 3, fd, 0, &r);
 	assert_int_equal(r.code, 250);
-	fmda_deliver("cat >/dev/null; exit 75", 1, "s", "t", "", 0, fd, &r);
+	/* from an offset: the prefix stands for what is skipped */
+	fmda_deliver("test \"$(cat)\" = \"$(printf 'R\\nb')\"", 1, "s", "t",
+	    "R\r\n", 3, fd, 3, &r);
+	assert_int_equal(r.code, 250);
+	fmda_deliver("cat >/dev/null; exit 75", 1, "s", "t", "", 0, fd, 0, &r);
 	assert_int_equal(r.code, 450);
-	fmda_deliver("cat >/dev/null; exit 67", 1, "s", "t", "", 0, fd, &r);
+	fmda_deliver("cat >/dev/null; exit 67", 1, "s", "t", "", 0, fd, 0, &r);
 	assert_int_equal(r.code, 554);
 	snprintf(cmd, sizeof(cmd), "kill -9 $$");
-	fmda_deliver(cmd, 1, "s", "t", "", 0, fd, &r);
+	fmda_deliver(cmd, 1, "s", "t", "", 0, fd, 0, &r);
 	assert_int_equal(r.code, 450);
 	/* arguments arrive as one word each */
 	fmda_deliver("cat >/dev/null; test \"$0\" = 'a b'", 0, "", "", "", 0,
-	    fd, &r);
+	    fd, 0, &r);
 	assert_int_equal(r.code, 554);
 	fmda_deliver("cat >/dev/null; set -- %T; test $# = 1 && "
-	    "test \"$1\" = 'a b'", 0, "s", "a b", "", 0, fd, &r);
+	    "test \"$1\" = 'a b'", 0, "s", "a b", "", 0, fd, 0, &r);
 	assert_int_equal(r.code, 250);
 	close(fd);
 }
