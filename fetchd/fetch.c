@@ -96,6 +96,7 @@ fetch_list_free(struct fetch_list *ml)
 	free(ml->v);
 	ml->v = NULL;
 	ml->n = 0;
+	ml->total = 0;
 	ml->validity = 0;
 }
 

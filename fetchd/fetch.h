@@ -14,12 +14,18 @@
  *                        PS_SOCKET (connect, I/O, TLS handshake/verify,
  *                        required STARTTLS missing, PREAUTH with TLS
  *                        required), PS_AUTHFAIL, PS_PROTOCOL, PS_LOCKBUSY.
- *   list(fc, &ml)        every message in the mailbox, in server order,
+ *   list(fc, &ml)        the messages the loop may want, in server order,
  *                        with num, uid (required: UIDL / UIDVALIDITY+UID),
- *                        size and server_seen.  The fetcher allocates
- *                        ml.v; fetch_list_free() frees it.  Bounds: at most
- *                        FETCH_MAX_MSGS messages, uids as below; anything
- *                        out of bounds or malformed is PS_PROTOCOL.
+ *                        size and server_seen; ml.total the mailbox's
+ *                        count.  POP3: every message.  IMAP: those UID
+ *                        SEARCH UNSEEN finds (all with fetchall, or with
+ *                        flush and no keep), and those of ml.known still
+ *                        there whatever their flags, so that the loop's
+ *                        journal and keep stay exact.  The fetcher
+ *                        allocates ml.v; fetch_list_free() frees it.
+ *                        Bounds: at most FETCH_MAX_MSGS messages, uids as
+ *                        below; anything out of bounds or malformed is
+ *                        PS_PROTOCOL.
  *   fetch(fc, v, n, sink)
  *                        retrieve v[0..n-1] (a batch, ideally in one write:
  *                        pipelined RETRs, one UID FETCH) and hand each
@@ -87,7 +93,11 @@ struct fetch_msg {
 struct fetch_list {
 	struct fetch_msg *v;
 	size_t		  n;
+	size_t		  total;	/* messages in the mailbox (>= n) */
 	unsigned long	  validity;	/* IMAP: the folder's UIDVALIDITY */
+	/* in: the uids the loop remembers for this mailbox (IMAP) */
+	const char *const *known;
+	size_t		  nknown;
 };
 
 /* What the sink gets; data()/begin() return 0, or -1 to refuse the rest of

@@ -4,8 +4,9 @@
  *
  * One session: greeting (PREAUTH refused while TLS is still owed:
  * CVE-2021-39272), CAPABILITY, STARTTLS (required unless sslproto ''),
- * LOGIN, COMPRESS=DEFLATE when offered, SELECT, then one
- * "UID FETCH 1:* (UID FLAGS RFC822.SIZE)" for the list and
+ * LOGIN, COMPRESS=DEFLATE when offered, SELECT, then "UID SEARCH UNSEEN"
+ * and one "UID FETCH set (UID FLAGS RFC822.SIZE)" of what it found and
+ * what the loop remembers (fetchall: "UID FETCH 1:*") for the list, and
  * "UID FETCH set (UID BODY.PEEK[])" per batch, batches cut by the sizes the
  * list announced so that memory stays bounded (libetpan holds a whole
  * response).  Deletion is "UID STORE set +FLAGS.SILENT (\Deleted)", made
@@ -41,10 +42,10 @@
  * literal: a batch of B octets costs about 3B of memory at its peak.  So
  * batches are cut at IMAP_BATCH_BYTES of announced size, and a message
  * larger than that comes in partial fetches (BODY.PEEK[]<off.len>) of
- * IMAP_CHUNK octets: 1 MB messages drain in well under 8 MB of RSS.
+ * IMAP_CHUNK octets: what the messages add to the RSS stays under 1 MB.
  */
-#define IMAP_BATCH_BYTES	(512 * 1024)	/* body octets per UID FETCH */
-#define IMAP_CHUNK		(512 * 1024)	/* partial fetch of a big one */
+#define IMAP_BATCH_BYTES	(256 * 1024)	/* body octets per UID FETCH */
+#define IMAP_CHUNK		(256 * 1024)	/* partial fetch of a big one */
 #define IMAP_BATCH_MSGS		256		/* UIDs per command */
 #define IMAP_TRACE_LINE		1024		/* traced octets per line */
 
@@ -735,6 +736,119 @@ msg_cmp_num(const void *a, const void *b)
 }
 
 static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The UID of a uid of ours in this folder under this UIDVALIDITY, else 0. */
+static uint32_t
+known_uid(struct imap_priv *ip, const char *uid)
+{
+	size_t		 pl = strlen(ip->prefix);
+	char		 v[16], *end;
+	unsigned long	 n;
+
+	if (strncmp(uid, ip->prefix, pl) != 0)
+		return 0;
+	snprintf(v, sizeof(v), "%" PRIu32 "/", ip->validity);
+	if (strncmp(uid + pl, v, strlen(v)) != 0)
+		return 0;
+	uid += pl + strlen(v);
+	if (*uid < '1' || *uid > '9')
+		return 0;
+	errno = 0;
+	n = strtoul(uid, &end, 10);
+	if (errno != 0 || *end != '\0' || n > UINT32_MAX)
+		return 0;
+	return (uint32_t)n;
+}
+
+/*
+ * What to list: the UIDs UID SEARCH UNSEEN finds and the known ones, as a
+ * set of ranges; NULL set (and PS_SUCCESS) when there are none.  With
+ * fetchall (or flush without keep, whose seen messages the loop deletes)
+ * every message: 1:*, no search.
+ */
+static int
+imap_list_set(struct fetch_conn *fc, struct fetch_list *ml,
+    struct mailimap_set **setp)
+{
+	struct imap_priv		*ip = fc->priv;
+	const struct rc_user		*u = fc->srv->user;
+	struct mailimap_search_key	*key;
+	struct mailimap_set		*set = NULL;
+	clist				*res = NULL;
+	clistiter			*it;
+	uint32_t			*v = NULL, first;
+	size_t				 n = 0, cap, i, j;
+	int				 r;
+
+	*setp = NULL;
+	if (u != NULL && (u->fetchall == RC_YES || (u->flush == RC_YES &&
+	    u->keep != RC_YES))) {
+		if ((*setp = mailimap_set_new_interval(1, 0)) == NULL)
+			return imap_err(fc, PS_UNDEFINED, "out of memory");
+		return PS_SUCCESS;
+	}
+	if ((key = mailimap_search_key_new(MAILIMAP_SEARCH_KEY_UNSEEN, NULL,
+	    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
+	    NULL)) == NULL)
+		return imap_err(fc, PS_UNDEFINED, "out of memory");
+	fc->turns++;
+	r = mailimap_uid_search(ip->imap, NULL, key, &res);
+	mailimap_search_key_free(key);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(fc, r, "UID SEARCH UNSEEN");
+	cap = (size_t)clist_count(res) + ml->nknown;
+	if (cap > FETCH_MAX_MSGS + ml->nknown) {
+		r = imap_err(fc, PS_PROTOCOL, "UID SEARCH: %d UIDs for %"
+		    PRIu32 " messages", clist_count(res), ip->exists);
+		goto done;
+	}
+	if (cap > 0 && (v = calloc(cap, sizeof(*v))) == NULL) {
+		r = imap_err(fc, PS_UNDEFINED, "out of memory");
+		goto done;
+	}
+	for (it = clist_begin(res); it != NULL; it = it->next)
+		if (it->data != NULL && *(uint32_t *)it->data != 0)
+			v[n++] = *(uint32_t *)it->data;
+	for (i = 0; i < ml->nknown; i++)
+		if ((v[n] = known_uid(ip, ml->known[i])) != 0)
+			n++;
+	r = PS_SUCCESS;
+	if (n == 0)
+		goto done;
+	qsort(v, n, sizeof(*v), cmp_u32);
+	if ((set = mailimap_set_new_empty()) == NULL) {
+		r = imap_err(fc, PS_UNDEFINED, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i = j) {
+		first = v[i];
+		for (j = i + 1; j < n && v[j] <= v[j - 1] + 1; j++)
+			;
+		if (mailimap_set_add_interval(set, first, v[j - 1]) !=
+		    MAILIMAP_NO_ERROR) {
+			r = imap_err(fc, PS_UNDEFINED, "out of memory");
+			goto done;
+		}
+	}
+	*setp = set;
+	set = NULL;
+done:
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (res != NULL)
+		mailimap_search_result_free(res);
+	free(v);
+	return r;
+}
+
+static int
 imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 {
 	struct imap_priv	 *ip = fc->priv;
@@ -748,10 +862,12 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	ml->v = NULL;
 	ml->n = 0;
 	ml->validity = ip->validity;
+	ml->total = ip->exists;
 	if (ip->exists == 0)
 		return PS_SUCCESS;
-	if ((set = mailimap_set_new_interval(1, 0)) == NULL ||
-	    (ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
+	if ((r = imap_list_set(fc, ml, &set)) != PS_SUCCESS || set == NULL)
+		return r;
+	if ((ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
 	    mailimap_fetch_type_new_fetch_att_list_add(ft,
 	    mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
 	    mailimap_fetch_type_new_fetch_att_list_add(ft,
@@ -804,6 +920,8 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 			goto done;
 		}
 	ml->n = n;
+	if (n > 0 && ml->v[n - 1].num > ml->total)
+		ml->total = ml->v[n - 1].num;
 done:
 	if (res != NULL)
 		mailimap_fetch_list_free(res);

@@ -465,7 +465,8 @@ classify(struct session *s, struct fetch_list *ml, struct fetch_msg ***newv,
 		return PS_UNDEFINED;
 	for (i = 0; i < ml->n; i++) {
 		m = &ml->v[i];
-		m->arg = (void *)(uintptr_t)(i + 1);
+		/* "message I of N": the sequence number, as fetchmail */
+		m->arg = (void *)(uintptr_t)(m->num > 0 ? m->num : i + 1);
 		uids[i] = m->uid;
 		if (m->uid[0] == '\0')
 			haveuids = 0;
@@ -492,7 +493,8 @@ classify(struct session *s, struct fetch_list *ml, struct fetch_msg ***newv,
 		}
 		if (u->limit > 0 && m->size > (uint64_t)u->limit) {
 			log_info("skipping message %s:%zu (%llu octets) "
-			    "oversized (limit %ld)", s->acct, i + 1,
+			    "oversized (limit %ld)", s->acct,
+			    (size_t)(uintptr_t)m->arg,
 			    (unsigned long long)m->size, u->limit);
 			continue;
 		}
@@ -601,6 +603,7 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	struct fetch_server	 srv;
 	struct fetch_list	 ml = { 0 };
 	struct fetch_msg	**newv = NULL, **delv = NULL;
+	const char		**known = NULL;
 	size_t			 nnew = 0, ndel = 0, nseen = 0, i, b, nb;
 	size_t			 delivered = 0;
 	char			 port[16], err[512];
@@ -654,7 +657,18 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	}
 	note_proto(s, f);
 cycle:
-	if ((rv = f->list(&s->fc, &ml)) != PS_SUCCESS) {
+	free(known);
+	known = NULL;
+	if (uidstore_uids(run->us, s->acct, &known, &ml.nknown) == -1) {
+		log_warn("%s", run->us->path);
+		rv = PS_UNDEFINED;
+		goto out;
+	}
+	ml.known = known;
+	rv = f->list(&s->fc, &ml);
+	ml.known = NULL;
+	ml.nknown = 0;
+	if (rv != PS_SUCCESS) {
 		log_warnx("%s", s->fc.err);
 		goto out;
 	}
@@ -664,9 +678,15 @@ cycle:
 		log_warnx("%s", s->fc.err);
 		goto out;
 	}
-	s->total = ml.n;
-	if (ml.n == 0)
+	/* IMAP lists only unseen and remembered messages: the rest of
+	 * the mailbox is seen. */
+	s->total = ml.total > ml.n ? ml.total : ml.n;
+	nseen += s->total - ml.n;
+	if (s->total == 0)
 		log_info("No mail for %s at %s", u->remotename, s->host);
+	else if (s->total > ml.n)
+		log_info("%zu message%s (%zu seen) for %s at %s.", s->total,
+		    s->total == 1 ? "" : "s", nseen, u->remotename, s->host);
 	else if (nseen > 0)
 		log_info("%zu message%s (%zu seen) for %s at %s (%llu octets).",
 		    ml.n, ml.n == 1 ? "" : "s", nseen, u->remotename, s->host,
@@ -749,6 +769,7 @@ out:
 	for (i = 0; i < ml.n; i++)
 		ml.v[i].arg = NULL;
 	fetch_list_free(&ml);
+	free(known);
 	free(newv);
 	free(delv);
 	free(s);

@@ -288,6 +288,34 @@ uidstore_set_fact(struct uidstore *us, const char *acct, const char *key,
 	return 0;
 }
 
+int
+uidstore_uids(struct uidstore *us, const char *acct, const char ***vp,
+    size_t *np)
+{
+	struct uid_entry	*e;
+	const char		**v = NULL, **nv;
+	size_t			 i, n = 0, cap = 0;
+
+	for (i = 0; i < us->nbuckets; i++)
+		for (e = us->tab[i]; e != NULL; e = e->next) {
+			if (IS_FACT(e->uid) || strcmp(e->acct, acct) != 0)
+				continue;
+			if (n == cap) {
+				cap = cap == 0 ? 64 : cap * 2;
+				if ((nv = reallocarray(v, cap, sizeof(*v))) ==
+				    NULL) {
+					free(v);
+					return -1;
+				}
+				v = nv;
+			}
+			v[n++] = e->uid;
+		}
+	*vp = v;
+	*np = n;
+	return 0;
+}
+
 size_t
 uidstore_count(struct uidstore *us, const char *acct)
 {

@@ -93,6 +93,10 @@ const char *uidstore_fact(struct uidstore *us, const char *acct,
 	    const char *key);
 int	uidstore_set_fact(struct uidstore *us, const char *acct,
 	    const char *key, const char *value);
+/* The uids remembered for acct (no facts), pointers valid until the next
+ * change: *vp is the caller's to free.  0, or -1 (out of memory). */
+int	uidstore_uids(struct uidstore *us, const char *acct, const char ***vp,
+	    size_t *np);
 /* Messages remembered (seen or journaled) for acct and its folders
  * ("acct/..."), facts not counted. */
 size_t	uidstore_count(struct uidstore *us, const char *acct);

@@ -84,7 +84,7 @@ for mode, port in (("none", dc.imap), ("starttls", dc.imap),
            "%s: COMPRESS=DEFLATE used when offered" % mode)
     t.ok(re.search(r"UID FETCH 1,2,3 \(UID BODY\.PEEK\[\]\)", r.err),
          "%s: small messages in one UID FETCH" % mode)
-    t.ok(re.search(r"BODY\.PEEK\[\]<524288\.524288>", r.err)
+    t.ok(re.search(r"BODY\.PEEK\[\]<262144\.262144>", r.err)
          and not re.search(r"IMAP< .*yyyy", r.err),
          "%s: the big one in partial fetches, no message text traced"
          % mode)
@@ -162,6 +162,9 @@ def select_then(lines):
              {"expect": r"(\S+) CAPABILITY",
               "send": "* CAPABILITY IMAP4rev1\r\n{1} OK done\r\n"},
              {"expect": r"(\S+) SELECT", "send": lines[0]},
+             {"expect": r"(\S+) UID SEARCH UNSEEN",
+              "send": lines[2] if len(lines) > 2 else
+              "* SEARCH 5\r\n{1} OK s\r\n"},
              {"expect": r"(\S+) UID FETCH", "send": lines[1]},
              {"expect": r"(\S+) ", "send": "{1} BAD no\r\n"}]]
 
@@ -185,6 +188,9 @@ bad = [
     ("garbage in a FETCH response",
      ("* 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\n{1} OK sel\r\n",
       "* 1 FETCH (UID 5 RFC822.SIZE 10\r\n{1} OK f\r\n"), "list 4"),
+    ("a UID SEARCH answered with garbage",
+     ("* 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\n{1} OK sel\r\n", "",
+      "* SEARCH 5 x\r\n{1} OK s\r\n"), "list 4"),
     ("a UID FETCH answered NO",
      ("* 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\n{1} OK sel\r\n",
       "{1} NO [SERVERBUG] nope\x01\r\n"), "list 4"),
@@ -205,6 +211,8 @@ ss = mhtest.ScriptServer(tmp, [
       "send": "* CAPABILITY IMAP4rev1\r\n{1} OK done\r\n"},
      {"expect": r"(\S+) SELECT",
       "send": "* 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\n{1} OK sel\r\n"},
+     {"expect": r"(\S+) UID SEARCH UNSEEN",
+      "send": "* SEARCH 5\r\n{1} OK s\r\n"},
      {"expect": r"(\S+) UID FETCH",
       "send": "* 1 FETCH (UID 5 FLAGS () RFC822.SIZE 100)\r\n{1} OK f\r\n"},
      {"expect": r"(\S+) UID FETCH",
@@ -226,8 +234,8 @@ t.ok(r.returncode == 0 and all(":2," in n and "S" in n.split(":2,")[1]
                                for n, _ in dc.files("kim")),
      "mark_seen sets \\Seen", r.out)
 r = imapfetch(dc.imap, "starttls", action="list", user="kim", pw="pw-kim")
-t.ok("list 1" in r.out and re.search(r"^uid \S+ \d+ seen$", r.out, re.M),
-     "a seen message is still listed (the loop decides)", r.out)
+t.ok("list 0" in r.out, "a seen message is not listed (UID SEARCH UNSEEN; "
+     "the loop's remembered uids aside)", r.out)
 
 r = imapfetch(dc.imap, "starttls", action="drain", opts=["-v"])
 t.ok(r.returncode == 0 and "deleted 4" in r.out and "commit" in r.out,
