@@ -48,7 +48,8 @@
  *                        server confirmed; then the deleted messages are
  *                        gone.  Any error: assume nothing was deleted.
  *   idle(fc, secs)       optional (NULL): wait for new mail (IMAP IDLE) up
- *                        to secs; 1 new mail, 0 timeout, -1 error.  Called
+ *                        to secs; 1 new mail (or srv->wake set), 0 timeout
+ *                        or cancel, -1 error.  Called
  *                        after list/fetch/delete, before commit.
  *   close(fc)            drop the connection (no QUIT if not committed:
  *                        POP3 then deletes nothing) and free fc->priv.
@@ -128,6 +129,7 @@ struct fetch_server {
 	int			 timeout_ms;
 	int			 daemon;	/* IDLE allowed */
 	volatile sig_atomic_t	*cancel;	/* stream_set_cancel */
+	volatile sig_atomic_t	*wake;		/* set: IDLE ends (1) */
 };
 
 struct fetch_conn {

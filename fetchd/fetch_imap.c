@@ -64,13 +64,21 @@ struct imap_priv {
 	uint32_t	 exists;
 	int		 uidplus;
 	struct imap_deflate *deflate;	/* COMPRESS=DEFLATE is on */
-	uint32_t	*deleted;	/* UIDs stored \Deleted this session */
+	uint32_t	*deleted;	/* UIDs to delete this session; */
 	size_t		 ndeleted, maxdeleted;
+	size_t		 nstored;	/* the first nstored are \Deleted */
+	int		 pnext;		/* tag of the next pipelined answer */
 	char		 prefix[FETCH_UID_MAX / 2];	/* folder part of uids */
 	struct imap_trace tx, rx;
 	int		 sasl;		/* AUTHENTICATE under way: mask */
 	const char	*token;		/* OAuth2: the account's, not ours */
 };
+
+static int	imap_queue(struct fetch_conn *, const char *, size_t);
+static int	imap_queue_uids(struct fetch_conn *, const char *, uint32_t *,
+		    size_t, const char *, int *);
+static int	imap_send(struct fetch_conn *);
+static int	imap_answer(struct fetch_conn *, const char *, clist **);
 
 /* --- trace ---------------------------------------------------------------- */
 
@@ -656,10 +664,19 @@ imap_open(struct fetch_conn *fc, const struct fetch_server *srv)
 	    (r = imap_starttls(fc, srv)) != PS_SUCCESS)
 		return r;
 	if (ip->imap->imap_state != MAILIMAP_STATE_AUTHENTICATED) {
+		void	*before = ip->imap->imap_connection_info != NULL ?
+		    ip->imap->imap_connection_info->imap_capability : NULL;
+
 		if ((r = imap_login(fc, srv)) != PS_SUCCESS)
 			return r;
-		/* Capabilities change with login (COMPRESS is one). */
-		if ((r = imap_capability(fc)) != PS_SUCCESS)
+		/*
+		 * Capabilities change with login (COMPRESS is one).  Most
+		 * servers send the new list with the OK, which libetpan
+		 * files as a new object: ask only when none came.
+		 */
+		if ((ip->imap->imap_connection_info == NULL ||
+		    ip->imap->imap_connection_info->imap_capability ==
+		    before) && (r = imap_capability(fc)) != PS_SUCCESS)
 			return r;
 	}
 	ip->uidplus = imap_has(ip, "UIDPLUS");
@@ -766,6 +783,64 @@ known_uid(struct imap_priv *ip, const char *uid)
 	return (uint32_t)n;
 }
 
+/* fetchall, or flush without keep (whose seen messages the loop deletes):
+ * every message is listed. */
+static int
+imap_list_all(struct fetch_conn *fc)
+{
+	const struct rc_user	*u = fc->srv->user;
+
+	return u != NULL && (u->fetchall == RC_YES || (u->flush == RC_YES &&
+	    u->keep != RC_YES));
+}
+
+#define IMAP_LIST_ATTS	"(UID FLAGS RFC822.SIZE)"
+
+/*
+ * With SEARCHRES (RFC 5182) the search and the listing of what it found
+ * go in one write: "UID SEARCH RETURN (SAVE) UNSEEN", "UID FETCH $ ...",
+ * and the known UIDs in a FETCH of their own.  Their FETCH data in *res.
+ */
+static int
+imap_list_pipelined(struct fetch_conn *fc, struct fetch_list *ml,
+    clist **res)
+{
+	struct imap_priv *ip = fc->priv;
+	static const char search[] = "UID SEARCH RETURN (SAVE) UNSEEN";
+	static const char saved[] = "UID FETCH $ " IMAP_LIST_ATTS;
+	uint32_t	 *v = NULL;
+	size_t		  i, n = 0;
+	int		  r, nknown = 0;
+
+	*res = NULL;
+	if (ml->nknown > 0 && (v = calloc(ml->nknown, sizeof(*v))) == NULL)
+		return imap_err(fc, PS_UNDEFINED, "out of memory");
+	for (i = 0; i < ml->nknown; i++)
+		if ((v[n] = known_uid(ip, ml->known[i])) != 0)
+			n++;
+	if ((r = imap_queue(fc, search, sizeof(search) - 1)) != PS_SUCCESS ||
+	    (r = imap_queue(fc, saved, sizeof(saved) - 1)) != PS_SUCCESS ||
+	    (n > 0 && (r = imap_queue_uids(fc, "UID FETCH", v, n,
+	    " " IMAP_LIST_ATTS, &nknown)) != PS_SUCCESS))
+		goto done;
+	ip->pnext = ip->imap->imap_tag - nknown - 1;
+	if ((r = imap_send(fc)) != PS_SUCCESS ||
+	    (r = imap_answer(fc, "UID SEARCH UNSEEN", NULL)) != PS_SUCCESS ||
+	    (r = imap_answer(fc, "UID FETCH $", res)) != PS_SUCCESS)
+		goto done;
+	while (nknown-- > 0)
+		if ((r = imap_answer(fc, "UID FETCH (known)", res)) !=
+		    PS_SUCCESS)
+			goto done;
+done:
+	free(v);
+	if (r != PS_SUCCESS && *res != NULL) {
+		mailimap_fetch_list_free(*res);
+		*res = NULL;
+	}
+	return r;
+}
+
 /*
  * What to list: the UIDs UID SEARCH UNSEEN finds and the known ones, as a
  * set of ranges; NULL set (and PS_SUCCESS) when there are none.  With
@@ -777,7 +852,6 @@ imap_list_set(struct fetch_conn *fc, struct fetch_list *ml,
     struct mailimap_set **setp)
 {
 	struct imap_priv		*ip = fc->priv;
-	const struct rc_user		*u = fc->srv->user;
 	struct mailimap_search_key	*key;
 	struct mailimap_set		*set = NULL;
 	clist				*res = NULL;
@@ -787,8 +861,7 @@ imap_list_set(struct fetch_conn *fc, struct fetch_list *ml,
 	int				 r;
 
 	*setp = NULL;
-	if (u != NULL && (u->fetchall == RC_YES || (u->flush == RC_YES &&
-	    u->keep != RC_YES))) {
+	if (imap_list_all(fc)) {
 		if ((*setp = mailimap_set_new_interval(1, 0)) == NULL)
 			return imap_err(fc, PS_UNDEFINED, "out of memory");
 		return PS_SUCCESS;
@@ -865,6 +938,11 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	ml->total = ip->exists;
 	if (ip->exists == 0)
 		return PS_SUCCESS;
+	if (!imap_list_all(fc) && imap_has(ip, "SEARCHRES")) {
+		if ((r = imap_list_pipelined(fc, ml, &res)) != PS_SUCCESS)
+			return r;
+		goto listed;
+	}
 	if ((r = imap_list_set(fc, ml, &set)) != PS_SUCCESS || set == NULL)
 		return r;
 	if ((ft = mailimap_fetch_type_new_fetch_att_list_empty()) == NULL ||
@@ -884,6 +962,7 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 		r = imap_fail(fc, r, "UID FETCH (list)");
 		goto done;
 	}
+listed:
 	/* New mail may have arrived since SELECT: size by the answer. */
 	if ((cap = (size_t)clist_count(res)) > FETCH_MAX_MSGS) {
 		r = imap_err(fc, PS_PROTOCOL, "%zu messages listed: more "
@@ -910,6 +989,15 @@ imap_list(struct fetch_conn *fc, struct fetch_list *ml)
 	}
 	if (n > 1)	/* ml->v is NULL for an empty listing */
 		qsort(ml->v, n, sizeof(*ml->v), msg_cmp_num);
+	/* A known message still unseen is in both answers: once here. */
+	for (i = 1; i < n; i++)
+		if (ml->v[i].num == ml->v[i - 1].num &&
+		    ml->v[i].key == ml->v[i - 1].key) {
+			memmove(&ml->v[i], &ml->v[i + 1], (n - i - 1) *
+			    sizeof(*ml->v));
+			n--;
+			i--;
+		}
 	/* RFC 3501 2.3.1.1: UIDs ascend with the sequence numbers, so this
 	 * also finds a UID listed twice anywhere. */
 	for (i = 1; i < n; i++)
@@ -1191,12 +1279,18 @@ imap_store(struct fetch_conn *fc, struct fetch_msg **v, size_t n,
 	return r;
 }
 
+/*
+ * delete() only notes the UIDs: their UID STORE +FLAGS.SILENT (\Deleted)
+ * goes out with the EXPUNGE and the LOGOUT in one write at commit (or
+ * before an IDLE), one round trip instead of three.  Nothing is lost by
+ * the wait: the loop journaled them first, and a session that ends
+ * without its commit deletes nothing, as before.
+ */
 static int
 imap_delete(struct fetch_conn *fc, struct fetch_msg **v, size_t n)
 {
 	struct imap_priv *ip = fc->priv;
 	size_t		  i;
-	int		  r;
 
 	if (n == 0)
 		return PS_SUCCESS;
@@ -1209,9 +1303,6 @@ imap_delete(struct fetch_conn *fc, struct fetch_msg **v, size_t n)
 		ip->deleted = d;
 		ip->maxdeleted = want;
 	}
-	if ((r = imap_store(fc, v, n, mailimap_flag_new_deleted,
-	    "UID STORE \\Deleted")) != PS_SUCCESS)
-		return r;
 	for (i = 0; i < n; i++) {
 		v[i]->deleted = 1;
 		ip->deleted[ip->ndeleted++] = (uint32_t)v[i]->key;
@@ -1228,50 +1319,163 @@ imap_mark_seen(struct fetch_conn *fc, struct fetch_msg **v, size_t n)
 	    "UID STORE \\Seen");
 }
 
+/* --- pipelined commands --------------------------------------------------- */
+
+/*
+ * libetpan sends a command and waits for its answer.  Where the next
+ * command does not depend on that answer, fetchd writes several at once
+ * and reads the answers in order with libetpan's own parser.
+ */
 static int
-imap_expunge(struct fetch_conn *fc)
+imap_queue(struct fetch_conn *fc, const char *cmd, size_t len)
 {
-	struct imap_priv	*ip = fc->priv;
-	struct mailimap_set	*set;
-	size_t			 i;
-	int			 r;
+	struct imap_priv *ip = fc->priv;
+	char		  tag[24];
+	int		  n;
+
+	/* libetpan's tags: its counter goes on after ours. */
+	n = snprintf(tag, sizeof(tag), "%d ", ++ip->imap->imap_tag);
+	if (mailstream_write(ip->imap->imap_stream, tag, (size_t)n) != n ||
+	    mailstream_write(ip->imap->imap_stream, cmd, len) !=
+	    (ssize_t)len ||
+	    mailstream_write(ip->imap->imap_stream, "\r\n", 2) != 2)
+		return imap_fail(fc, MAILIMAP_ERROR_STREAM, "IMAP write");
+	return PS_SUCCESS;
+}
+
+static int
+imap_send(struct fetch_conn *fc)
+{
+	struct imap_priv *ip = fc->priv;
 
 	fc->turns++;
-	if (!ip->uidplus) {
-		if ((r = mailimap_expunge(ip->imap)) != MAILIMAP_NO_ERROR)
-			return imap_fail(fc, r, "EXPUNGE");
-		return PS_SUCCESS;
-	}
-	if ((set = mailimap_set_new_empty()) == NULL)
-		return imap_err(fc, PS_UNDEFINED, "out of memory");
-	for (i = 0; i < ip->ndeleted; i++)
-		if (mailimap_set_add_single(set, ip->deleted[i]) !=
-		    MAILIMAP_NO_ERROR) {
-			mailimap_set_free(set);
-			return imap_err(fc, PS_UNDEFINED, "out of memory");
-		}
-	r = mailimap_uid_expunge(ip->imap, set);
-	mailimap_set_free(set);
+	if (mailstream_flush(ip->imap->imap_stream) == -1)
+		return imap_fail(fc, MAILIMAP_ERROR_STREAM, "IMAP write");
+	return PS_SUCCESS;
+}
+
+/* The answer to the next queued command: PS_SUCCESS when OK; its FETCH
+ * data appended to *fetched when fetched is not NULL. */
+static int
+imap_answer(struct fetch_conn *fc, const char *what, clist **fetched)
+{
+	struct imap_priv		*ip = fc->priv;
+	struct mailimap_response	*resp;
+	int				 r, ok, saved;
+
+	if (mailimap_read_line(ip->imap) == NULL)
+		return imap_fail(fc, MAILIMAP_ERROR_STREAM, what);
+	/* libetpan checks the tag against its counter: the answer's. */
+	saved = ip->imap->imap_tag;
+	ip->imap->imap_tag = ip->pnext++;
+	r = mailimap_parse_response(ip->imap, &resp);
+	ip->imap->imap_tag = saved;
 	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(fc, r, "UID EXPUNGE");
+		return imap_fail(fc, r, what);
+	if (fetched != NULL && ip->imap->imap_response_info != NULL &&
+	    ip->imap->imap_response_info->rsp_fetch_list != NULL) {
+		if (*fetched == NULL)
+			*fetched = ip->imap->imap_response_info->rsp_fetch_list;
+		else {
+			clist_concat(*fetched,
+			    ip->imap->imap_response_info->rsp_fetch_list);
+			clist_free(ip->imap->imap_response_info->rsp_fetch_list);
+		}
+		ip->imap->imap_response_info->rsp_fetch_list = NULL;
+	}
+	ok = resp->rsp_resp_done != NULL && resp->rsp_resp_done->rsp_type ==
+	    MAILIMAP_RESP_DONE_TYPE_TAGGED &&
+	    resp->rsp_resp_done->rsp_data.rsp_tagged != NULL &&
+	    resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state != NULL &&
+	    resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+	    == MAILIMAP_RESP_COND_STATE_OK;
+	mailimap_response_free(resp);
+	return ok ? PS_SUCCESS : imap_fail(fc, MAILIMAP_ERROR_UID_STORE, what);
+}
+
+/*
+ * "PRE SET POST" for the UIDs v[0..n-1] (sorted here), as ranges, in as
+ * many commands as keep each line short; *ncmd counts them.
+ */
+static int
+imap_queue_uids(struct fetch_conn *fc, const char *pre, uint32_t *v,
+    size_t n, const char *post, int *ncmd)
+{
+	char	 line[1024];
+	size_t	 i, j, len;
+	int	 k, r;
+
+	qsort(v, n, sizeof(*v), cmp_u32);
+	for (i = 0; i < n; ) {
+		len = (size_t)snprintf(line, sizeof(line), "%s ", pre);
+		for (k = 0; i < n && len < sizeof(line) - 64; k++, i = j) {
+			for (j = i + 1; j < n && v[j] <= v[j - 1] + 1; j++)
+				;
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    j - i > 1 ? "%s%" PRIu32 ":%" PRIu32 : "%s%" PRIu32,
+			    k > 0 ? "," : "", v[i], v[j - 1]);
+		}
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s",
+		    post);
+		if ((r = imap_queue(fc, line, len)) != PS_SUCCESS)
+			return r;
+		(*ncmd)++;
+	}
+	return PS_SUCCESS;
+}
+
+/*
+ * The \Deleted flags not stored yet and the expunge of every deleted UID
+ * (UID EXPUNGE of exactly those where UIDPLUS is offered, never someone
+ * else's \Deleted messages; else EXPUNGE) in one write; with logout, a
+ * LOGOUT once they are answered, its own answer not awaited.
+ */
+static int
+imap_expunge(struct fetch_conn *fc, int logout)
+{
+	struct imap_priv *ip = fc->priv;
+	int		  r, nstore = 0, nexp = 0, i;
+
+	if (ip->nstored < ip->ndeleted && (r = imap_queue_uids(fc,
+	    "UID STORE", ip->deleted + ip->nstored, ip->ndeleted -
+	    ip->nstored, " +FLAGS.SILENT (\\Deleted)", &nstore)) !=
+	    PS_SUCCESS)
+		return r;
+	if (ip->ndeleted > 0) {
+		if (ip->uidplus)
+			r = imap_queue_uids(fc, "UID EXPUNGE", ip->deleted,
+			    ip->ndeleted, "", &nexp);
+		else if ((r = imap_queue(fc, "EXPUNGE", 7)) == PS_SUCCESS)
+			nexp = 1;
+		if (r != PS_SUCCESS)
+			return r;
+	}
+	ip->pnext = ip->imap->imap_tag - nstore - nexp + 1;
+	if (nstore + nexp > 0 && (r = imap_send(fc)) != PS_SUCCESS)
+		return r;
+	for (i = 0; i < nstore; i++)
+		if ((r = imap_answer(fc, "UID STORE \\Deleted", NULL)) !=
+		    PS_SUCCESS)
+			return r;
+	ip->nstored = ip->ndeleted;
+	for (i = 0; i < nexp; i++)
+		if ((r = imap_answer(fc, ip->uidplus ? "UID EXPUNGE" :
+		    "EXPUNGE", NULL)) != PS_SUCCESS)
+			return r;
+	ip->ndeleted = ip->nstored = 0;
+	/* After the answers: a server closing at LOGOUT loses none. */
+	if (logout && (imap_queue(fc, "LOGOUT", 6) != PS_SUCCESS ||
+	    mailstream_flush(ip->imap->imap_stream) == -1))
+		log_debug("IMAP LOGOUT: %s", fc->err);
 	return PS_SUCCESS;
 }
 
 static int
 imap_commit(struct fetch_conn *fc)
 {
-	struct imap_priv *ip = fc->priv;
-	int		  r;
-
-	if (ip->ndeleted > 0 && (r = imap_expunge(fc)) != PS_SUCCESS)
-		return r;
-	ip->ndeleted = 0;
-	fc->turns++;
 	/* The expunge is what counts; a lost LOGOUT reply deletes nothing
-	 * more and nothing less. */
-	if ((r = mailimap_logout(ip->imap)) != MAILIMAP_NO_ERROR)
-		log_debug("IMAP LOGOUT: %s", imap_reply(ip));
-	return PS_SUCCESS;
+	 * more and nothing less, so it is not waited for. */
+	return imap_expunge(fc, 1);
 }
 
 /* --- idle ----------------------------------------------------------------- */
@@ -1288,6 +1492,9 @@ imap_idle(struct fetch_conn *fc, int secs)
 	if (!imap_caps(ip) || !mailimap_has_idle(ip->imap))
 		return imap_err(fc, -1, "%s does not offer IDLE",
 		    fc->srv->host);
+	/* What was delivered leaves the mailbox now, not after the wait. */
+	if (ip->ndeleted > 0 && imap_expunge(fc, 0) != PS_SUCCESS)
+		return -1;
 	for (;;) {
 		if ((left = (int)(deadline - time(NULL))) <= 0)
 			return 0;
@@ -1336,6 +1543,8 @@ imap_idle(struct fetch_conn *fc, int secs)
 		if (ip->exists > before)
 			return 1;
 		before = ip->exists;
+		if (fc->srv->wake != NULL && *fc->srv->wake)
+			return 1;
 		if (fc->srv->cancel != NULL && *fc->srv->cancel)
 			return 0;
 	}

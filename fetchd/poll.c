@@ -634,6 +634,7 @@ poll_folder(struct poll_run *run, const struct rc_poll *p,
 	 * poll deletes them.
 	 */
 	srv.cancel = run->stop;
+	srv.wake = run->wake;
 	if (srv.tls != FETCH_TLS_NONE &&
 	    (srv.ssl_ctx = fetch_tls_ctx(u, err, sizeof(err))) == NULL) {
 		log_warnx("%s: %s", s->host, err);
@@ -735,6 +736,13 @@ cycle:
 		log_info("IDLE: waiting for new mail for %s at %s",
 		    u->remotename, s->host);
 		crv = f->idle(&s->fc, (int)run->cfg->run.daemon);
+		if (crv == 0)
+			run->idled = 1;
+		if (crv == 1 && run->wake != NULL && *run->wake) {
+			*run->wake = 0;
+			log_info("awakened: polling %s at %s again",
+			    u->remotename, s->host);
+		}
 		if (crv == 1 && !*run->stop) {
 			for (i = 0; i < ml.n; i++)
 				ml.v[i].arg = NULL;

@@ -23,6 +23,8 @@ struct poll_run {
 	int			 daemon;
 	volatile sig_atomic_t	*stop;		/* finish the batch, then stop */
 	volatile sig_atomic_t	*cancel;	/* abort waits at once */
+	volatile sig_atomic_t	*wake;		/* poll now (ends an IDLE) */
+	int			 idled;		/* an IDLE waited the interval */
 	unsigned long		 turns;		/* toward the mailbox servers */
 };
 

@@ -180,7 +180,7 @@ merge_status(int acc, int rv)
 
 static int
 poll_all(const struct rc_config *cfg, struct uidstore *us,
-    const struct run_opts *ro, long cycle, const char *hostname)
+    const struct run_opts *ro, long cycle, const char *hostname, int *idled)
 {
 	struct poll_run	 pr;
 	size_t		 i, j;
@@ -194,6 +194,7 @@ poll_all(const struct rc_config *cfg, struct uidstore *us,
 	pr.daemon = cfg->run.daemon > 0;
 	pr.stop = &sig_stop;
 	pr.cancel = &sig_cancel;
+	pr.wake = &sig_wake;
 	for (i = 0; i < cfg->npolls && !sig_stop; i++) {
 		const struct rc_poll	*p = &cfg->polls[i];
 
@@ -208,6 +209,7 @@ poll_all(const struct rc_config *cfg, struct uidstore *us,
 	}
 	if (log_verbose() && pr.turns > 0)
 		log_debug("%lu turns toward the mail servers", pr.turns);
+	*idled = pr.idled;
 	return st == -1 ? PS_NOMAIL : st;
 }
 
@@ -240,7 +242,7 @@ fetchd_run(struct rc_config *cfg, const struct run_opts *ro)
 	char		 hostname[256], err[1024];
 	long		 interval, cycle = 0;
 	pid_t		 pid;
-	int		 lockfd, rv, daemon = cfg->run.daemon > 0;
+	int		 lockfd, rv, idled, daemon = cfg->run.daemon > 0;
 
 	if ((pid = run_lock_holder(cfg->run.pidfile, &interval)) != 0) {
 		if (ro->cmd_daemon) {
@@ -285,10 +287,12 @@ fetchd_run(struct rc_config *cfg, const struct run_opts *ro)
 		log_info("starting fetchd %s daemon", "0.1");
 	for (;;) {
 		sig_wake = 0;
-		rv = poll_all(cfg, &us, ro, cycle++, hostname);
+		rv = poll_all(cfg, &us, ro, cycle++, hostname, &idled);
 		if (!daemon || sig_stop)
 			break;
-		nap(cfg->run.daemon);
+		/* An IDLE that ran its course was the wait. */
+		if (!idled)
+			nap(cfg->run.daemon);
 		if (sig_stop)
 			break;
 		if (sig_hup && ro->reload != NULL) {

@@ -112,14 +112,14 @@ t.eq(sorted(subj), want, "after --quit: every message exactly once")
 t.eq(dc.count("kim"), 0, "after --quit: the mailbox is empty")
 
 # IMAP IDLE in daemon mode: new mail is delivered at once, not at the next
-# poll 300 s later; --quit ends the IDLE.
+# poll an hour later; a wake-up ends the IDLE for a poll; --quit ends it.
 irc = env.rc(F.poll_line(dc, dc.imap, "IMAP") +
              '  user "eddy" there with password "pw" is eddy here idle\n'
              '  sslcertfile %s smtphost 127.0.0.1/%d\n' % (ca.ca_file,
                                                           sh.port))
 ilog = os.path.join(tmp, "idle.log")
 n0 = len(sh.messages())
-d = env.start(irc, "-d", "300", "-N", "-v", "-L", ilog,
+d = env.start(irc, "-d", "3600", "-N", "-v", "-L", ilog,
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 t.ok(mhtest.wait_for(lambda: "IDLE" in open(ilog).read()
                      if os.path.exists(ilog) else False, 15),
@@ -127,6 +127,13 @@ t.ok(mhtest.wait_for(lambda: "IDLE" in open(ilog).read()
 dc.deliver("eddy", F.message(500))
 t.ok(sh.wait_messages(n0 + 1, 15), "idle: new mail delivered at once")
 t.eq(F.subjects(sh)[-1], "test 500", "idle: the new message")
+t.ok(mhtest.wait_for(lambda: open(ilog).read().count("IDLE: waiting") >= 2,
+                     15), "idle: back in IDLE after the delivery")
+r = env.run(irc)
+t.like(r.err, "awakened", "idle: a plain fetchd wakes the idling daemon")
+t.ok(mhtest.wait_for(lambda: "awakened: polling eddy" in open(ilog).read()
+                     and open(ilog).read().count("IDLE: waiting") >= 3, 15),
+     "idle: the wake-up ends the IDLE for a poll, then it idles again")
 r = env.run(irc, "--quit")
 try:
     d.wait(20)
