@@ -8,7 +8,10 @@
  *   fc->ops = &fetch_pop3;  (or fetch_imap)
  *   open(fc, srv)        connect (net_connect to fetch_port()), TLS as
  *                        fetch_tls_mode() says, authenticate, select the
- *                        folder (IMAP).  Never sends a password unless the
+ *                        folder (IMAP; with SEARCHRES the SELECT goes in
+ *                        one write with list's commands, and a folder
+ *                        that cannot be selected fails list).  Never
+ *                        sends a password unless the
  *                        stream is TLS or srv says plaintext is allowed
  *                        (FETCH_TLS_NONE).  Returns a PS_* code:
  *                        PS_SOCKET (connect, I/O, TLS handshake/verify,

@@ -170,6 +170,24 @@ t.eq(F.subjects(sh)[-2:], ["test 62", "test 62"],
      "fetchall: a seen message fetched")
 t.eq(dc.count("eddy"), 0, "fetchall: and deleted")
 
+# --- a folder other than INBOX (SELECT in the listing's write) -------------
+wd = os.path.join(dc.dir, "mail", "eddy", ".Work")
+for sub in ("", "cur", "new", "tmp"):
+    os.makedirs(os.path.join(wd, sub), exist_ok=True)
+    os.chown(os.path.join(wd, sub), dc.uid, dc.gid)
+with open(os.path.join(wd, "new", "1700000000.M1P1.mailhub-test"), "wb") as f:
+    f.write(F.message(80))
+r = env.run(rc(dc.imap, 'folder "Work" sslcertfile ' + ca.ca_file), "-v")
+t.ok(r.returncode == 0 and re.search(r'IMAP> \S+ SELECT "Work"\n', r.err),
+     "folder Work: selected, in one write with the search", r.err[-2000:])
+t.eq(F.subjects(sh)[-1], "test 80", "folder Work: its message delivered")
+t.eq(os.listdir(os.path.join(wd, "cur")) + os.listdir(os.path.join(wd, "new")),
+     [], "folder Work: expunged")
+r = env.run(rc(dc.imap, 'folder "No such" sslcertfile ' + ca.ca_file))
+t.ok(r.returncode == 4 and "SELECT failed" in r.err,
+     "a folder the server does not have: SELECT failed, exit 4",
+     r.err[-1000:])
+
 # --- a big message, in partial fetches --------------------------------------------
 big = "".join("%06d %s\r\n" % (i, "z" * 70) for i in range(20000))
 dc.deliver("lou", F.message(70, body=big))
