@@ -1477,6 +1477,14 @@ imap_answer(struct fetch_conn *fc, const char *what, clist **fetched)
 	ip->imap->imap_tag = saved;
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(fc, r, what);
+	/* Our own expunges shrink the mailbox: IDLE counts from there. */
+	if (ip->imap->imap_response_info != NULL &&
+	    ip->imap->imap_response_info->rsp_expunged != NULL) {
+		uint32_t gone = (uint32_t)clist_count(
+		    ip->imap->imap_response_info->rsp_expunged);
+
+		ip->exists = gone < ip->exists ? ip->exists - gone : 0;
+	}
 	if (fetched != NULL && ip->imap->imap_response_info != NULL &&
 	    ip->imap->imap_response_info->rsp_fetch_list != NULL) {
 		if (*fetched == NULL)
@@ -1591,7 +1599,7 @@ imap_idle(struct fetch_conn *fc, int secs)
 	struct imap_priv *ip = fc->priv;
 	struct pollfd	  pfd;
 	time_t		  deadline = time(NULL) + (secs > 0 ? secs : 0);
-	uint32_t	  before = ip->exists;
+	uint32_t	  before;
 	int		  r, left;
 
 	if (!imap_caps(ip) || !mailimap_has_idle(ip->imap))
@@ -1600,9 +1608,13 @@ imap_idle(struct fetch_conn *fc, int secs)
 	/* What was delivered leaves the mailbox now, not after the wait. */
 	if (ip->ndeleted > 0 && imap_expunge(fc, 0) != PS_SUCCESS)
 		return -1;
+	before = ip->exists;
 	for (;;) {
 		if ((left = (int)(deadline - time(NULL))) <= 0)
 			return 0;
+		/* Only an EXISTS during this IDLE says the size changed. */
+		if (ip->imap->imap_selection_info != NULL)
+			ip->imap->imap_selection_info->sel_has_exists = 0;
 		fc->turns++;
 		if ((r = mailimap_idle(ip->imap)) != MAILIMAP_NO_ERROR) {
 			imap_fail(fc, r, "IDLE");

@@ -121,19 +121,21 @@ ilog = os.path.join(tmp, "idle.log")
 n0 = len(sh.messages())
 d = env.start(irc, "-d", "3600", "-N", "-v", "-L", ilog,
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-t.ok(mhtest.wait_for(lambda: "IDLE" in open(ilog).read()
+t.ok(mhtest.wait_for(lambda: "IDLE: waiting" in open(ilog).read()
                      if os.path.exists(ilog) else False, 15),
      "idle: the daemon waits in IDLE")
 dc.deliver("eddy", F.message(500))
 t.ok(sh.wait_messages(n0 + 1, 15), "idle: new mail delivered at once")
 t.eq(F.subjects(sh)[-1], "test 500", "idle: the new message")
 t.ok(mhtest.wait_for(lambda: open(ilog).read().count("IDLE: waiting") >= 2,
-                     15), "idle: back in IDLE after the delivery")
+                     15), "idle: back in IDLE after the delivery",
+     open(ilog).read()[-3000:])
 r = env.run(irc)
 t.like(r.err, "awakened", "idle: a plain fetchd wakes the idling daemon")
 t.ok(mhtest.wait_for(lambda: "awakened: polling eddy" in open(ilog).read()
                      and open(ilog).read().count("IDLE: waiting") >= 3, 15),
-     "idle: the wake-up ends the IDLE for a poll, then it idles again")
+     "idle: the wake-up ends the IDLE for a poll, then it idles again",
+     open(ilog).read()[-3000:])
 r = env.run(irc, "--quit")
 try:
     d.wait(20)
