@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +18,8 @@
 #include "mtad.h"
 #include "smtp_session.h"
 
-#define BATCH	64
+#define BATCH		64
+#define HOPS_SCAN	(64 * 1024)	/* header octets searched */
 
 int
 local_spawn_add(struct mtad *d, const char *id)
@@ -182,10 +184,57 @@ local_spawn_scan(struct mtad *d)
 	local_spawn_run(d);
 }
 
+/* Received: fields in the header section of a queued message (the first
+ * 64 KB of it; a longer header is counted that far). */
+static unsigned
+count_hops(struct queue *q, const char *id)
+{
+	char		*buf, *p, *end, *nl;
+	ssize_t		 n;
+	unsigned	 hops = 0;
+	int		 fd;
+
+	if ((fd = queue_open_data(q, id)) == -1)
+		return 0;
+	if ((buf = malloc(HOPS_SCAN)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	n = pread(fd, buf, HOPS_SCAN, 0);
+	close(fd);
+	for (p = buf, end = buf + (n > 0 ? n : 0); p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', end - p)) == NULL || nl == p ||
+		    (nl == p + 1 && *p == '\r'))
+			break;		/* the end of the header section */
+		if (nl - p >= 9 && strncasecmp(p, "Received:", 9) == 0)
+			hops++;
+	}
+	free(buf);
+	return hops;
+}
+
+/*
+ * A message from the maildrop: mtad-sendmail added one Received: field of
+ * its own (as the SMTP server does), so more than SMTP_MAX_HOPS others
+ * is a loop, e.g. between two aliases piping into mtad-sendmail.
+ */
+static int
+picked_up(const char *id, void *arg)
+{
+	struct mtad	*d = arg;
+	unsigned	 hops = count_hops(&d->q, id);
+
+	if (hops > SMTP_MAX_HOPS + 1) {
+		local_spawn_loop(d, id, hops - 1);
+		return 0;
+	}
+	return want_local(id, arg);
+}
+
 void
 local_spawn_pickup(struct mtad *d)
 {
-	if (queue_pickup(&d->q, want_local, d) == -1)
+	if (queue_pickup(&d->q, picked_up, d) == -1)
 		log_warn("maildrop pickup");
 	local_spawn_run(d);
 	mtad_runner_notify(d);
@@ -216,6 +265,7 @@ local_spawn_loop(struct mtad *d, const char *id, unsigned hops)
 	default:
 		log_warnx("%s: mail loop not bounced; delivering it", id);
 		local_spawn_add(d, id);
+		d->remote_new = 1;
 		break;
 	}
 }

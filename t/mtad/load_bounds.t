@@ -293,6 +293,20 @@ t.ok(mhtest.wait_for(lambda: "to=<far@remote.example>" in m.log() and
                      "Too many hops" in m.log()),
      "its remote recipient is bounced too, not left for the smart host")
 
+# The same through mtad-sendmail (which adds a Received: of its own).
+for n, subj in ((30, "drop-thirty"), (31, "drop-thirty-one")):
+    r = mhtest.run([mhtest.bin("mtad/mtad-sendmail"), "-C", m.conf, "-f",
+                    "%s@hub.example" % me, "loopdst@hub.example"],
+                   input=hops(n, subj))
+    t.eq(r.returncode, 0, "mtad-sendmail takes %d Received: fields" % n)
+t.ok(mhtest.wait_for(lambda: "Subject: drop-thirty\n" in read(loopdst),
+                    timeout=40),
+     "mtad-sendmail, 30 Received: fields: delivered")
+t.ok(mhtest.wait_for(lambda: "drop-thirty-one" in read(mybox), timeout=40),
+     "mtad-sendmail, 31 Received: fields: a DSN to the sender",
+     read(mybox)[-2000:])
+t.unlike(read(loopdst), "drop-thirty-one", "and not delivered")
+
 t.like(send(["loopa@hub.example"], "Subject: alias-loop\n\nloop\n"), "250",
        "a message into an alias loop is accepted")
 t.ok(mhtest.wait_for(lambda: "alias loop" in read(mybox) and
