@@ -188,11 +188,7 @@ while sent < len(line) and not all(x[2] for x in slow) and \
     for x in slow:
         if x[2]:
             continue
-        try:
-            x[0].send(line[sent:sent + 1])
-        except OSError:
-            x[2] = True
-            continue
+        # Read first: the 421 is waiting before the close is noticed.
         try:
             while True:
                 data = x[0].recv(4096)
@@ -204,8 +200,23 @@ while sent < len(line) and not all(x[2] for x in slow) and \
             pass
         except OSError:
             x[2] = True
+        if x[2]:
+            continue
+        try:
+            x[0].send(line[sent:sent + 1])
+        except OSError:
+            x[2] = True
     sent += 1
     time.sleep(1)
+for x in slow:      # what came before a close noticed on send
+    try:
+        while True:
+            data = x[0].recv(4096)
+            if not data:
+                break
+            x[1] += data
+    except OSError:
+        pass
 dropped = [x for x in slow if x[2]]
 t.eq(len(dropped), 20, "all 20 slowloris clients dropped")
 t.ok(sent < len(line), "dropped before finishing one %d-octet line "

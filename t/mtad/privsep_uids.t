@@ -3,7 +3,9 @@
 # `user nobody` leaves a root parent that holds no listener and no spool
 # file, a worker (and its runner) with every uid and gid nobody's, no
 # capabilities and no way back; mail to a local user lands in an mbox
-# written as that user, an alias |command runs as nobody, never as root.
+# written as that user, an alias |command runs as nobody, never as root;
+# SIGHUP to the parent reaches the worker; with maildir the directories and
+# the message are made by the user's uid.
 import os
 import pwd
 import grp
@@ -205,4 +207,29 @@ t.eq(rc, 0, "SIGTERM to the parent: mtad exits 0")
 t.ok(mhtest.wait_for(lambda: status(worker) is None or
                      status(worker).get("State", [""])[0] == "Z"),
      "the worker is gone with it")
+
+# Maildir: nothing is prepared as root, the files are made by the child.
+md = os.path.join(tmp, "md")
+os.mkdir(md)
+os.chmod(md, 0o1777)
+with open(conf, "w") as f:
+    f.write("hostname hub.lan\nlisten 127.0.0.1:%d\nlocal-domains hub.lan\n"
+            "relay-from 127.0.0.1/32\nspool %s\nuser nobody\naliases %s\n"
+            "mailbox maildir %s/%%u\nlink down\n" % (port, spool, aliases, md))
+mtad = mhtest.Proc([mhtest.bin("mtad/mtad"), "-C", conf, "-F"], stdout=logf,
+                   stderr=logf)
+mhtest.wait_port(port, proc=mtad)
+s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+s.sendmail("eddy@lan.example", ["%s@hub.lan" % user],
+           "From: eddy@lan.example\r\nSubject: md\r\n\r\nto the maildir\r\n")
+s.quit()
+new = os.path.join(md, user, "new")
+t.ok(mhtest.wait_for(lambda: os.path.isdir(new) and os.listdir(new),
+                     timeout=20), "a message in the user's Maildir")
+files = [os.path.join(new, n) for n in os.listdir(new)] \
+    if os.path.isdir(new) else []
+t.ok(files and all(os.stat(x).st_uid == pw.pw_uid for x in files) and
+     os.stat(os.path.join(md, user)).st_uid == pw.pw_uid,
+     "the Maildir and the message were made by the user's uid")
+t.eq(mtad.stop(), 0, "mtad exits 0")
 t.done()
