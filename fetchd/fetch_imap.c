@@ -1620,9 +1620,13 @@ imap_idle(struct fetch_conn *fc, int secs)
 			imap_fail(fc, r, "IDLE");
 			return -1;
 		}
-		/* Untagged data may already sit in a buffer. */
+		/* Untagged data may already sit in a buffer; a wake-up or
+		 * --quit may have come before the wait (a small window is
+		 * left between this test and poll()). */
 		if (stream_pending(ip->st) == 0 && (ip->deflate == NULL ||
-		    imap_deflate_pending(ip->deflate) == 0)) {
+		    imap_deflate_pending(ip->deflate) == 0) &&
+		    !(fc->srv->wake != NULL && *fc->srv->wake) &&
+		    !(fc->srv->cancel != NULL && *fc->srv->cancel)) {
 			pfd.fd = stream_fd(ip->st);
 			pfd.events = POLLIN;
 			pfd.revents = 0;
