@@ -532,16 +532,28 @@ format_line(const char *acct, const char *uid, const char *rcpt, char *buf,
 static int
 journal_openfd(struct uidstore *us)
 {
+	off_t	 end;
+	char	 c;
 	int	 created;
 
 	if (us->jfd != -1)
 		return 0;
 	created = access(us->jpath, F_OK) == -1;
-	if ((us->jfd = open(us->jpath, O_WRONLY | O_APPEND | O_CREAT |
+	if ((us->jfd = open(us->jpath, O_RDWR | O_APPEND | O_CREAT |
 	    O_CLOEXEC, 0600)) == -1)
 		return -1;
 	/* A new journal's directory entry must be durable too. */
 	if (created && fsync_dir(us->jpath) == -1)
+		return -1;
+	/*
+	 * A torn last line (a crash or a full disk mid-append) is ended
+	 * first: else the next entry would join it and be lost with it
+	 * (found by t/fuzz/fuzz_uidstore).
+	 */
+	if ((end = lseek(us->jfd, 0, SEEK_END)) == -1)
+		return -1;
+	if (end > 0 && pread(us->jfd, &c, 1, end - 1) == 1 && c != '\n' &&
+	    write_all(us->jfd, "\n", 1) == -1)
 		return -1;
 	return 0;
 }
