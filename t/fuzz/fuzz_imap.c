@@ -8,7 +8,9 @@
  * harness's net_connect(); the tags libetpan expects are in the seeds.
  * First byte: bit 0 a folder other than INBOX, bit 1 STARTTLS required,
  * bit 2 auth xoauth2, bit 3 auth oauthbearer (AUTHENTICATE with the tokens
- * of oauthstub.h, a NO answered by one retry with a fresh token).
+ * of oauthstub.h, a NO answered by one retry with a fresh token), bit 4
+ * daemon mode: IDLE after the deletions, and the listing again when the
+ * server announces new mail.
  * Checks, beyond "no crash": every listed uid is printable and bounded,
  * message numbers strictly increase, and the sink never sees more octets
  * than the server sent, and the trace (verbose) never shows the password
@@ -168,8 +170,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < n; i++)
 			v[i] = &ml.v[i];
 		if (imap_fetch(&fc, v, n, &sink) == PS_SUCCESS &&
-		    imap_delete(&fc, v, n) == PS_SUCCESS)
+		    imap_delete(&fc, v, n) == PS_SUCCESS) {
+			/* Bit 4: daemon mode, IDLE in the same session as
+			 * fetchd's poll loop does, and the listing again when
+			 * the server announces new mail. */
+			if ((data[0] & 0x10) && imap_idle(&fc, 1) == 1) {
+				fetch_list_free(&ml);
+				if (imap_list(&fc, &ml) == PS_SUCCESS)
+					for (i = 1; i < ml.n; i++)
+						if (ml.v[i].num <= ml.v[i - 1].num)
+							abort();
+			}
 			imap_commit(&fc);
+		}
 		if (c.octets > size)
 			abort();
 	}
