@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

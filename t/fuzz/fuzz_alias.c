@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../../mtad/alias.c"
+#include "quietlog.h"
 
 static int
 count(const struct alias_target *t, void *arg)

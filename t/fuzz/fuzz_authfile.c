@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../../mtad/authfile.c"
+#include "quietlog.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../../mtad/config.c"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,6 +7,7 @@
 
 #include "../../mtad/config.h"
 #include "../../mtad/masquerade.c"
+#include "quietlog.h"
 
 static char *domains[] = { "shofar.lan" };
 

@@ -17,6 +17,7 @@
 #include "../../fetchd/multidrop.c"
 #include "../../fetchd/mda.c"
 #include "../../fetchd/inject.c"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../../mtad/oauth2_json.c"
+#include "quietlog.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,6 +11,7 @@
 /* mtad/ is not in the fuzz link: take the two files the parser needs. */
 #include "../../mtad/queue.c"
 #include "../../mtad/queue_env.c"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

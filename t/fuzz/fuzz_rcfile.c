@@ -13,6 +13,7 @@
 #include "../../fetchd/rcfile.c"
 #include "../../fetchd/rcfile_conf.c"
 #include "../../fetchd/rcfile_dump.c"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

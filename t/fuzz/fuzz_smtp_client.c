@@ -26,6 +26,7 @@
 
 #include "smtp_client.h"
 #include "stream.h"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

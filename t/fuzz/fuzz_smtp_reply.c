@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "smtp_client.h"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,6 +15,7 @@
 #include "../../mtad/queue.c"
 #include "../../mtad/queue_env.c"
 #include "../../mtad/submit.c"
+#include "quietlog.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
