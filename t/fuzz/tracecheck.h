@@ -3,8 +3,9 @@
  * protocol trace included (verbose, so the masking code runs), goes to a
  * memory file instead of stderr; after each input fuzz_log_check() fails
  * the run if a line we sent ("POP3> ...", "IMAP> ...") shows a credential
- * -- the password in clear or in the base64 forms SASL sends it in -- and
- * empties the file.  Lines the server sent are not checked: a script may
+ * -- the password or an access token, in clear, in the base64 forms SASL
+ * sends them in, or inside any base64 word of the line -- and empties the
+ * file.  Lines the server sent are not checked: a script may
  * echo anything.
  */
 #ifndef FUZZ_TRACECHECK_H
@@ -16,6 +17,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "log.h"
 
@@ -35,6 +38,12 @@ static const char *const fuzz_secrets[] = {
 	"dXNlcj1mdXp6AWF1dGg9QmVhcmVyIEZ1enpUMGtlbi50d28BAQ==",
 	"bixhPWZ1enosAWhvc3Q9ZnV6egFwb3J0PTExMAFhdXRoPUJlYXJlciBGdXp6VDBrZW4udHdvAQE=",
 	"bixhPWZ1enosAWhvc3Q9ZnV6egFwb3J0PTE0MwFhdXRoPUJlYXJlciBGdXp6VDBrZW4udHdvAQE=",
+};
+
+/* The same in clear, looked for inside every base64 word of a line too,
+ * whatever SASL framing surrounds them. */
+static const char *const fuzz_clear[] = {
+	FUZZ_PASSWORD, "FuzzT0ken.one", "FuzzT0ken.two",
 };
 
 static int	fuzz_logfd = -1;
@@ -68,6 +77,37 @@ fuzz_log_sent(const char *line, const char *end)
 	return sp[-1] == '>';
 }
 
+/* A blank-separated word of the line that decodes as base64 (its whole
+ * quads: a trace line cut short may end in part of one) to text holding
+ * a credential. */
+static int
+fuzz_b64_leaks(const char *s, size_t len)
+{
+	unsigned char	 dec[3 * 1024 + 3];
+	const char	*w, *e, *end = s + len;
+	size_t		 q, i;
+	int		 n;
+
+	for (w = s; w < end; w = e) {
+		while (w < end && *w == ' ')
+			w++;
+		for (e = w; e < end && *e != ' '; e++)
+			;
+		q = (size_t)(e - w) / 4 * 4;
+		if (q > 4 * 1024)
+			q = 4 * 1024;
+		if (q < 4 || (n = EVP_DecodeBlock(dec,
+		    (const unsigned char *)w, (int)q)) <= 0)
+			continue;
+		for (i = 0; i < sizeof(fuzz_clear) / sizeof(fuzz_clear[0]);
+		    i++)
+			if (memmem(dec, (size_t)n, fuzz_clear[i],
+			    strlen(fuzz_clear[i])) != NULL)
+				return 1;
+	}
+	return 0;
+}
+
 static void
 fuzz_log_check(void)
 {
@@ -96,6 +136,11 @@ fuzz_log_check(void)
 				    "%.*s\n", (int)(nl - line), line);
 				abort();
 			}
+		if (fuzz_b64_leaks(line, (size_t)(nl - line))) {
+			fprintf(stderr, "credential in base64 in the trace: "
+			    "%.*s\n", (int)(nl - line), line);
+			abort();
+		}
 	}
 	free(buf);
 	if (ftruncate(fuzz_logfd, 0) == -1)
