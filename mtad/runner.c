@@ -688,6 +688,7 @@ reload(struct runner *r)
 	oauth2_free(&r->token);
 	r->link = runner_link_state(&r->cf);
 	r->next_due = 0;
+	r->next_expire = 0;	/* queue-lifetime may have changed */
 }
 
 static void
