@@ -10,7 +10,9 @@
  * bit 2 auth xoauth2, bit 3 auth oauthbearer (AUTHENTICATE with the tokens
  * of oauthstub.h, a NO answered by one retry with a fresh token), bit 4
  * daemon mode: IDLE after the deletions, and the listing again when the
- * server announces new mail.
+ * server announces new mail, bit 5 fetchall (UID FETCH 1:*, else UID
+ * SEARCH UNSEEN, pipelined with SEARCHRES), bit 6 uids the idfile
+ * remembers (looked up whatever their flags), bit 7 keep.
  * Checks, beyond "no crash": every listed uid is printable and bounded,
  * message numbers strictly increase, and the sink never sees more octets
  * than the server sent, and the trace (verbose) never shows the password
@@ -114,6 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    .user = &user, .tls = FETCH_TLS_NONE,
 				    .timeout_ms = 1000 };
 	struct fetch_conn	 fc;
+	static const char *const known[] = { "42/7", "42/9",
+				    "Lists%2Fmail%20hub/42/11", "43/1" };
 	struct fetch_list	 ml = { 0 };
 	struct fetch_msg	*v[64];
 	struct count		 c = { 0, 0 };
@@ -139,6 +143,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		srv.tls = FETCH_TLS_STARTTLS;
 		srv.ssl_ctx = ctx;
+	}
+	/* Bit 5: fetchall (UID FETCH 1:*), else UID SEARCH UNSEEN; bit 6:
+	 * uids the idfile remembers, looked up whatever their flags; bit 7:
+	 * keep (STORE \Seen instead of \Deleted). */
+	user.fetchall = (data[0] & 0x20) ? RC_YES : RC_UNSET;
+	user.keep = (data[0] & 0x80) ? RC_YES : RC_UNSET;
+	if (data[0] & 0x40) {
+		ml.known = known;
+		ml.nknown = sizeof(known) / sizeof(known[0]);
 	}
 	/* Bits 2 and 3: OAuth2 instead of the password. */
 	if (data[0] & 0x0c) {
@@ -170,12 +183,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < n; i++)
 			v[i] = &ml.v[i];
 		if (imap_fetch(&fc, v, n, &sink) == PS_SUCCESS &&
-		    imap_delete(&fc, v, n) == PS_SUCCESS) {
+		    ((data[0] & 0x80) ? imap_mark_seen(&fc, v, n) :
+		    imap_delete(&fc, v, n)) == PS_SUCCESS) {
 			/* Bit 4: daemon mode, IDLE in the same session as
 			 * fetchd's poll loop does, and the listing again when
 			 * the server announces new mail. */
 			if ((data[0] & 0x10) && imap_idle(&fc, 1) == 1) {
 				fetch_list_free(&ml);
+				ml.known = NULL;
+				ml.nknown = 0;
 				if (imap_list(&fc, &ml) == PS_SUCCESS)
 					for (i = 1; i < ml.n; i++)
 						if (ml.v[i].num <= ml.v[i - 1].num)

@@ -123,6 +123,9 @@ fuzz_log_check(void)
 	if (pread(fuzz_logfd, buf, (size_t)st.st_size, 0) != st.st_size)
 		abort();
 	end = buf + st.st_size;
+	/* FUZZ_DEBUG=1: the log too, for writing seeds */
+	if (getenv("FUZZ_DEBUG") != NULL)
+		fprintf(stderr, "%.*s", (int)st.st_size, buf);
 	for (line = buf; line < end; line = nl + 1) {
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			nl = end;
