@@ -269,6 +269,8 @@ reload(struct mtad *d)
 		log_warnx("reload: a new spool needs a restart");
 	config_free(&d->cf);
 	d->cf = ncf;
+	if (d->privfd != -1)
+		privsep_reload(d->privfd);	/* its mailbox settings */
 	if (smtp_server_tls(d, err, sizeof(err)) == -1)
 		log_warnx("reload: STARTTLS unchanged: %s", err);
 	log_info("configuration reloaded");

@@ -49,6 +49,8 @@ reply(int resfd, enum dstatus st, const char *text)
 	(void)write_all(resfd, &r, sizeof(r));
 }
 
+static void	reload(struct parent *);
+
 static int
 terminated(const char *s, size_t len)
 {
@@ -123,7 +125,11 @@ on_request(struct parent *p)
 			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int),
 			    sizeof(int));
 	}
-	if (n == (ssize_t)sizeof(*req) && nfds == 2 &&
+	if (n == (ssize_t)sizeof(*req) && nfds == 0 &&
+	    !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
+	    req->kind == PS_RELOAD)
+		reload(p);
+	else if (n == (ssize_t)sizeof(*req) && nfds == 2 &&
 	    !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
 	    terminated(req->user, sizeof(req->user)) &&
 	    terminated(req->what, sizeof(req->what)) &&
@@ -165,7 +171,7 @@ reload(struct parent *p)
 	struct mtad_config	ncf;
 	char			err[512];
 
-	/* The worker logs the failure; a delivery keeps the old settings. */
+	/* The worker read this file a moment ago and found it good. */
 	if (config_load(p->d->confpath, &ncf, err, sizeof(err)) == -1) {
 		config_free(&ncf);
 		return;
@@ -184,10 +190,9 @@ on_signal(struct parent *p)
 		case SIGCHLD:
 			reap(p);
 			break;
-		case SIGHUP:
-			reload(p);
-			/* FALLTHROUGH */
 		default:
+			/* SIGHUP too: the worker reloads and, if the new
+			 * file is good, has us reread it (PS_RELOAD). */
 			if (!p->worker_done)
 				kill(p->worker, si.ssi_signo);
 			break;
@@ -346,4 +351,20 @@ privsep_deliver(int privfd, const struct privsep_req *req, int datafd,
 		    "failed");
 	}
 	r->text[sizeof(r->text) - 1] = '\0';
+}
+
+void
+privsep_reload(int privfd)
+{
+	struct privsep_req	*req;
+
+	if ((req = calloc(1, sizeof(*req))) == NULL) {
+		log_warn("privsep: reload");
+		return;
+	}
+	req->kind = PS_RELOAD;
+	if (send(privfd, req, sizeof(*req), MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(*req))
+		log_warn("privsep: cannot pass the reload on");
+	free(req);
 }

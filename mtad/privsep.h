@@ -18,7 +18,10 @@
 
 #include "deliver.h"
 
-enum privsep_kind { PS_USER, PS_FILE, PS_PIPE };
+enum privsep_kind {
+	PS_USER, PS_FILE, PS_PIPE,
+	PS_RELOAD	/* no descriptors: reread the configuration file */
+};
 
 struct privsep_req {
 	int	kind;			/* enum privsep_kind */
@@ -38,6 +41,10 @@ struct mtad;
  * returns.  mtad calls it only when started as root with a user not root.
  */
 void	privsep_split(struct mtad *d, uid_t uid, gid_t gid);
+
+/* Worker side: the configuration was reloaded; the parent rereads the file
+ * itself (it never takes settings from the worker). */
+void	privsep_reload(int privfd);
 
 /* Worker side: have the parent make this delivery; r is always set. */
 void	privsep_deliver(int privfd, const struct privsep_req *req, int datafd,

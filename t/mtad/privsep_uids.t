@@ -201,14 +201,9 @@ t.ok(mhtest.wait_for(lambda: "configuration reloaded" in open(logpath).read()),
      "SIGHUP to the parent: the worker reloads")
 t.eq(children(mtad.pid), [worker], "the same worker goes on")
 
-# A stop goes through the parent; both are gone afterwards.
-rc = mtad.stop()
-t.eq(rc, 0, "SIGTERM to the parent: mtad exits 0")
-t.ok(mhtest.wait_for(lambda: status(worker) is None or
-                     status(worker).get("State", [""])[0] == "Z"),
-     "the worker is gone with it")
-
-# Maildir: nothing is prepared as root, the files are made by the child.
+# Maildir, switched to by mtactl reload: the parent rereads the file too
+# (the worker asks it); nothing is prepared as root, the directories and
+# the message are made by the child as the user.
 md = os.path.join(tmp, "md")
 os.mkdir(md)
 os.chmod(md, 0o1777)
@@ -216,20 +211,29 @@ with open(conf, "w") as f:
     f.write("hostname hub.lan\nlisten 127.0.0.1:%d\nlocal-domains hub.lan\n"
             "relay-from 127.0.0.1/32\nspool %s\nuser nobody\naliases %s\n"
             "mailbox maildir %s/%%u\nlink down\n" % (port, spool, aliases, md))
-mtad = mhtest.Proc([mhtest.bin("mtad/mtad"), "-C", conf, "-F"], stdout=logf,
-                   stderr=logf)
-mhtest.wait_port(port, proc=mtad)
+r = mhtest.run([mhtest.bin("mtad/mtactl"), "-C", conf, "reload"])
+t.eq(r.returncode, 0, "mtactl reload")
+t.ok(mhtest.wait_for(lambda: open(logpath).read().count(
+    "configuration reloaded") >= 2), "the worker reloads")
 s = smtplib.SMTP("127.0.0.1", port, timeout=30)
 s.sendmail("eddy@lan.example", ["%s@hub.lan" % user],
            "From: eddy@lan.example\r\nSubject: md\r\n\r\nto the maildir\r\n")
 s.quit()
 new = os.path.join(md, user, "new")
 t.ok(mhtest.wait_for(lambda: os.path.isdir(new) and os.listdir(new),
-                     timeout=20), "a message in the user's Maildir")
+                     timeout=20), "a message in the user's Maildir",
+     open(logpath).read()[-1500:])
 files = [os.path.join(new, n) for n in os.listdir(new)] \
     if os.path.isdir(new) else []
 t.ok(files and all(os.stat(x).st_uid == pw.pw_uid for x in files) and
      os.stat(os.path.join(md, user)).st_uid == pw.pw_uid,
      "the Maildir and the message were made by the user's uid")
-t.eq(mtad.stop(), 0, "mtad exits 0")
+
+# A stop goes through the parent; both are gone afterwards.
+rc = mtad.stop()
+t.eq(rc, 0, "SIGTERM to the parent: mtad exits 0")
+t.ok(mhtest.wait_for(lambda: status(worker) is None or
+                     status(worker).get("State", [""])[0] == "Z"),
+     "the worker is gone with it")
+
 t.done()
