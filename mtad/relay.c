@@ -275,58 +275,66 @@ poke_local(struct relay *rl, const char id[QID_SIZE])
 	close(fd);
 }
 
-static void
-defer_rcpt(struct relay *rl, struct qmsg *m, size_t idx, const char *rcpt,
-    const char *reply, time_t start)
+/* Write one group of results; m is refreshed from disk. */
+static int
+record(struct relay *rl, struct qmsg *m, struct qrcpt_update *u, size_t nu)
 {
-	time_t	next;
-
-	log_to(rl, m, rcpt, start, "Deferred", reply);
-	next = time(NULL) + relay_backoff(m->rcpts[idx].tries + 1);
-	if (queue_set_rcpt(rl->q, m, idx, QR_PENDING, reply, next) == -1)
-		log_warn("%s: cannot record the deferral for <%s>", m->id,
-		    rcpt);
+	if (nu == 0)
+		return 0;
+	return queue_update(rl->q, m, u, nu);
 }
 
 /*
- * Write the verdicts of one message to the queue: deliveries first (a 250
- * is recorded before anything else can fail), then one DSN for every
- * bounced recipient, then deferrals.  n[] counts the outcomes.  m is
- * refreshed from disk along the way; datafd stays readable for the DSN
- * even once the last recipient is settled and the files are gone.
+ * Write the verdicts of one message to the queue, one update per kind:
+ * deliveries first (a 250 is recorded before anything else can fail),
+ * then one DSN for every bounced recipient and their update, then
+ * deferrals.  n[] counts the outcomes.  m is refreshed from disk along the
+ * way; datafd stays readable for the DSN even once the last recipient is
+ * settled and the files are gone.
  */
 static void
 settle(struct relay *rl, struct qmsg *m, int datafd, struct verdict *v,
     size_t nv, time_t start, int n[4])
 {
 	struct bounce_rcpt	*br = NULL;
+	struct qrcpt_update	*u;
 	enum outcome		*cls;
-	char			 rcpt[ADDR_MAX + 1], newid[QID_SIZE];
+	char			 newid[QID_SIZE];
 	char			(*why)[SMTP_REPLY_TEXT_MAX + 64] = NULL;
-	size_t			 i, nb = 0;
+	size_t			 i, nb = 0, nu;
 	int			 rv = -1, local = 0;
 
-	if ((cls = calloc(nv, sizeof(*cls))) == NULL)
+	cls = calloc(nv, sizeof(*cls));
+	u = calloc(nv, sizeof(*u));
+	if (cls == NULL || u == NULL) {
+		log_warn("%s: cannot record the results", m->id);
+		free(cls);
+		free(u);
 		return;
+	}
 	for (i = 0; i < nv; i++)
 		cls[i] = classify(rl, m, v[i].code);
 
 	/* Deliveries first: a 250 is on disk before anything else. */
-	for (i = 0; i < nv; i++) {
+	for (i = 0, nu = 0; i < nv; i++) {
 		if (cls[i] != OUT_SENT)
 			continue;
 		n[OUT_SENT]++;
-		snprintf(rcpt, sizeof(rcpt), "%s", m->rcpts[v[i].idx].addr);
-		log_to(rl, m, rcpt, start, "Sent", v[i].reply);
-		if (queue_set_rcpt(rl->q, m, v[i].idx, QR_SENT, v[i].reply,
-		    0) == -1)
+		log_to(rl, m, m->rcpts[v[i].idx].addr, start, "Sent",
+		    v[i].reply);
+		u[nu].idx = v[i].idx;
+		u[nu].state = QR_SENT;
+		u[nu].error = v[i].reply;
+		u[nu++].next_try = 0;
+	}
+	if (record(rl, m, u, nu) == -1)
+		for (i = 0; i < nu; i++)	/* m is as it was */
 			log_warn("%s: delivered to <%s> but the queue could "
 			    "not record it: it will be sent again", m->id,
-			    rcpt);
-	}
+			    m->rcpts[u[i].idx].addr);
 
 	/* One DSN for every bounced recipient, queued before they are
-	 * settled (m changes with every queue_set_rcpt). */
+	 * settled. */
 	for (i = 0; i < nv; i++)
 		if (cls[i] == OUT_BOUNCED)
 			nb++;
@@ -356,34 +364,47 @@ settle(struct relay *rl, struct qmsg *m, int datafd, struct verdict *v,
 		if (rv == -1)
 			log_warn("%s: cannot queue a DSN; the recipients "
 			    "wait", m->id);
-		for (i = 0; i < nv; i++) {
+		for (i = 0, nu = 0; i < nv; i++) {
 			if (cls[i] != OUT_BOUNCED)
 				continue;
-			snprintf(rcpt, sizeof(rcpt), "%s",
-			    m->rcpts[v[i].idx].addr);
 			if (rv == -1) {
 				cls[i] = OUT_DEFERRED;
 				continue;
 			}
 			n[OUT_BOUNCED]++;
-			log_to(rl, m, rcpt, start, "Bounced", why[i]);
-			if (queue_set_rcpt(rl->q, m, v[i].idx, QR_BOUNCED,
-			    why[i], 0) == -1)
-				log_warn("%s: cannot record the bounce for "
-				    "<%s>", m->id, rcpt);
+			log_to(rl, m, m->rcpts[v[i].idx].addr, start,
+			    "Bounced", why[i]);
+			u[nu].idx = v[i].idx;
+			u[nu].state = QR_BOUNCED;
+			u[nu].error = why[i];
+			u[nu++].next_try = 0;
 		}
+		if (record(rl, m, u, nu) == -1)
+			log_warn("%s: cannot record the bounce of %zu "
+			    "recipient%s", m->id, nu, nu == 1 ? "" : "s");
 	}
 
-	for (i = 0; i < nv; i++) {
+	for (i = 0, nu = 0; i < nv; i++) {
+		const char *reply = why != NULL && why[i][0] ? why[i] :
+		    v[i].reply;
+
 		if (cls[i] != OUT_DEFERRED)
 			continue;
 		n[OUT_DEFERRED]++;
-		snprintf(rcpt, sizeof(rcpt), "%s", m->rcpts[v[i].idx].addr);
-		defer_rcpt(rl, m, v[i].idx, rcpt, why != NULL && why[i][0] ?
-		    why[i] : v[i].reply, start);
+		log_to(rl, m, m->rcpts[v[i].idx].addr, start, "Deferred",
+		    reply);
+		u[nu].idx = v[i].idx;
+		u[nu].state = QR_PENDING;
+		u[nu].error = reply;
+		u[nu++].next_try = time(NULL) +
+		    relay_backoff(m->rcpts[v[i].idx].tries + 1);
 	}
+	if (record(rl, m, u, nu) == -1)
+		log_warn("%s: cannot record the deferral of %zu recipient%s",
+		    m->id, nu, nu == 1 ? "" : "s");
 	free(br);
 	free(why);
+	free(u);
 	free(cls);
 }
 

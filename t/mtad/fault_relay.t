@@ -60,7 +60,9 @@ ff.count_mode()
 r = flush()
 t.like(r.out, "flush: 1 sent", "counting run: flushed", )
 points = ff.calls()
-t.ok(len(points) >= 3 and all(copies("relay-count", x) == 1 for x in RCPTS),
+# Both recipients accepted: one grouped update, which removes the message
+# (unlinks, not intercepted) and syncs the directory once.
+t.ok(len(points) >= 1 and all(copies("relay-count", x) == 1 for x in RCPTS),
      "counting run: %d calls record the results" % len(points), points)
 t.diag("update path: " + ", ".join(where(p) for p in points))
 
