@@ -130,6 +130,7 @@ t.eq([m for m in sh.messages(all=True)
 t.ok(mhtest.wait_for(lambda: any(m["mail_from"] in ("", "<>")
                                  for m in sh.messages()), 15),
      "and a DSN went to the sender")
-t.eq(hub.queue_ids(), [], "nothing left in the queue")
+t.ok(mhtest.wait_for(lambda: hub.queue_ids() == [], 10),
+     "nothing left in the queue")
 hub.stop()
 t.done()
