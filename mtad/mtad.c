@@ -147,6 +147,7 @@ static int
 pickup_socket(struct mtad *d, char *err, size_t errlen)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
+	mode_t			mask;
 	int			fd;
 
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
@@ -158,10 +159,14 @@ pickup_socket(struct mtad *d, char *err, size_t errlen)
 	    0)) == -1)
 		goto fail;
 	unlink(sun.sun_path);
-	/* Any local user's mtad-sendmail may poke. */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(sun.sun_path, 0666) == -1)
+	/* Any local user's mtad-sendmail may poke: made 0666 by bind itself,
+	 * not chmod'd by name afterwards (a path root would follow). */
+	mask = umask(0111);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(mask);
 		goto fail;
+	}
+	umask(mask);
 	d->pickup.fd = fd;
 	d->pickup.fn = on_pickup;
 	d->pickup.arg = d;
@@ -178,13 +183,16 @@ fail:
 static void
 chown_spool(const struct mtad_config *cf, uid_t uid, gid_t gid)
 {
-	static const char *const sub[] = { "", "/queue", "/tmp", "/maildrop" };
+	static const char *const sub[] = { "", "/queue", "/tmp", "/maildrop",
+	    "/deliver.lock" };
 	char		 path[4096];
 	size_t		 i;
 
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", cf->spool, sub[i]);
-		if (chown(path, uid, gid) == -1 && errno != ENOENT)
+		/* Never through a symbolic link: the spool belongs to the
+		 * unprivileged user, who could plant one for root to follow. */
+		if (lchown(path, uid, gid) == -1 && errno != ENOENT)
 			log_warn("chown %s", path);
 	}
 }

@@ -109,10 +109,13 @@ make_dir(int parent, const char *name, mode_t mode)
 	return fchmodat(parent, name, mode, 0);
 }
 
+/* Never through a symbolic link: the spool belongs to mtad's unprivileged
+ * user, and root opens (and empties tmp/ of) what is found here at start. */
 static int
 open_dir(int parent, const char *name)
 {
-	return openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
 }
 
 static void
@@ -203,7 +206,7 @@ queue_attach(struct queue *q, const char *spool, char *err, size_t errlen)
 	q->dropfd = open_dir(spoolfd, "maildrop");
 	if (q->dropfd == -1 && errno == EACCES)
 		q->dropfd = openat(spoolfd, "maildrop", O_PATH | O_DIRECTORY |
-		    O_CLOEXEC);
+		    O_NOFOLLOW | O_CLOEXEC);
 	if (q->dropfd == -1) {
 		snprintf(err, errlen, "%s/maildrop: %s", spool,
 		    strerror(errno));

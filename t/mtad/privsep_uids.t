@@ -236,4 +236,30 @@ t.ok(mhtest.wait_for(lambda: status(worker) is None or
                      status(worker).get("State", [""])[0] == "Z"),
      "the worker is gone with it")
 
+# What a worker taken over could leave for root's next start: symbolic
+# links in the spool it owns.  Root neither empties nor chowns through them.
+victim = os.path.join(tmp, "victim")
+os.mkdir(victim, 0o700)
+canary = os.path.join(victim, "canary")
+open(canary, "w").close()
+rootfile = os.path.join(tmp, "rootfile")
+open(rootfile, "w").close()
+os.rename(os.path.join(spool, "tmp"), os.path.join(spool, "tmp.real"))
+os.symlink(victim, os.path.join(spool, "tmp"))
+r = mhtest.run([mhtest.bin("mtad/mtad"), "-C", conf, "-F"], timeout=30)
+t.ok(r.returncode != 0, "a spool whose tmp/ is a symbolic link: mtad refuses "
+     "to start", r.stderr)
+t.ok(os.path.exists(canary), "and the link's target is left alone")
+os.unlink(os.path.join(spool, "tmp"))
+os.rename(os.path.join(spool, "tmp.real"), os.path.join(spool, "tmp"))
+lock = os.path.join(spool, "deliver.lock")
+if os.path.lexists(lock):
+    os.unlink(lock)
+os.symlink(rootfile, lock)
+mtad = mhtest.Proc([mhtest.bin("mtad/mtad"), "-C", conf, "-F"], stdout=logf,
+                   stderr=logf)
+mhtest.wait_port(port, proc=mtad)
+t.eq(os.stat(rootfile).st_uid, 0,
+     "a symbolic link in the spool is not followed to chown its target")
+t.eq(mtad.stop(), 0, "mtad exits 0")
 t.done()
