@@ -170,5 +170,51 @@ t.eq(sum(1 for q in ids if b"Subject: sm-" in hub.msg(q)), good,
 t.ok(all(F.copies(hub.msg(q), hub.msg(q).split(b"Subject: ")[1]
                   .split(b"\n")[0].decode()) == 1 for q in ids),
      "each of them whole")
+
+# --- mtad's pickup from the maildrop into the queue ------------------------------
+# mtad-sendmail (not under the shim) drops and pokes; mtad's renames and
+# syncs fail.  The message waits in the maildrop (or half-moved, which the
+# next pickup finishes) and the next poke queues it, once.
+def whole_in_queue(tag):
+    return [q for q in hub.queue_ids()
+            if ("Subject: %s\n" % tag).encode() in hub.msg(q)]
+
+
+def stray():
+    """A .msg in queue/ without its .env, or an entry left in maildrop/."""
+    files = hub.queue_files()
+    return ([f for f in files if f.endswith(".msg") and
+             f[:-4] + ".env" not in files] + dropped())
+
+
+ff.count_mode()
+r = sendmail("pickup-count")
+t.ok(r.returncode == 0 and mhtest.wait_for(
+    lambda: whole_in_queue("pickup-count") and not dropped(), 20),
+    "counting run: mtad picks the entry up")
+points = ff.calls()
+t.ok(len(points) >= 2 and "rename" in [p[2] for p in points],
+     "counting run: %d renames and syncs in the pickup" % len(points),
+     points)
+t.diag("pickup path: " + path_of(points))
+for mode in ("from", "once"):
+    for n, p in sweep(points):
+        err = "ENOSPC" if n % 2 else "EIO"
+        tag = "pickup-%s-%d" % (mode, n)
+        what = "pickup, %s at call %d (%s)%s" % (
+            err, n, where(p), " only" if mode == "once" else " and later")
+        ff.arm(n, err=err, n=1 if mode == "once" else 0)
+        r = sendmail(tag)
+        t.ok(r.returncode == 0 and mhtest.wait_for(
+            lambda: ff.failed() > 0, 20), "%s: submitted, the fault hit"
+            % what, r.err)
+        ff.disarm()
+        r = sendmail(tag + "-next")
+        t.ok(mhtest.wait_for(lambda: len(whole_in_queue(tag)) == 1 and
+                             len(whole_in_queue(tag + "-next")) == 1 and
+                             stray() == [], 40),
+             "%s: the next poke queues it, once and whole" % what,
+             "%s %s" % (stray(), hub.log()[-1500:]))
+t.eq(hub.proc.poll(), None, "mtad survived every pickup fault")
 hub.stop()
 t.done()
