@@ -187,8 +187,8 @@ dotlock_stale(const char *lock)
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	pid = strtol(buf, &end, 10);
-	if (n > 0 && end != buf && (*end == '\n' || *end == '\0') &&
-	    pid > 0 && pid <= INT_MAX)
+	/* Only a whole "PID\n": a lock being written may show part of it. */
+	if (n > 0 && end != buf && *end == '\n' && pid > 0 && pid <= INT_MAX)
 		stale = kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 	else
 		stale = st.st_mtime + LOCK_STALE < time(NULL);
