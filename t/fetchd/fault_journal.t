@@ -79,6 +79,9 @@ def sweep(points):
 for keep, user in ((False, "eddy"), (True, "kim")):
     mode = "keep" if keep else "delete"
     path = rc(user, keep)
+    # A first poll creates the journal; the second shows a poll's path.
+    fill(user, 50 if not keep else 450)
+    poll(path, shim=False)
     fill(user, 100 if not keep else 500)
     ff.count_mode()
     r = poll(path)
