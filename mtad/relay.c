@@ -327,11 +327,22 @@ settle(struct relay *rl, struct qmsg *m, int datafd, struct verdict *v,
 		u[nu].error = v[i].reply;
 		u[nu++].next_try = 0;
 	}
-	if (record(rl, m, u, nu) == -1)
+	if (record(rl, m, u, nu) == -1) {
+		char	 line[400];
+		size_t	 len;
+
 		for (i = 0; i < nu; i++)	/* m is as it was */
 			log_warn("%s: delivered to <%s> but the queue could "
 			    "not record it: it will be sent again", m->id,
 			    m->rcpts[u[i].idx].addr);
+		/* The runner retries the record before it flushes again. */
+		len = (size_t)snprintf(line, sizeof(line), "%s", m->id);
+		for (i = 0; i < nu && len < sizeof(line); i++)
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    " %zu", u[i].idx);
+		if (len < sizeof(line))
+			report(rl, "unrecorded", line);
+	}
 
 	/* One DSN for every bounced recipient, queued before they are
 	 * settled. */
@@ -469,6 +480,59 @@ relay_sync(void *arg)
 		log_warn("flush: cannot sync the queue directory: after a "
 		    "power failure the last %u settled message%s may be sent "
 		    "again", n, n == 1 ? "" : "s");
+}
+
+/* --- deliveries a flush could not record ---------------------------------------- */
+
+int
+relay_record_late(struct queue *q, const char *line)
+{
+	struct qrcpt_update	 u[RELAY_LATE_RCPTS];
+	struct qmsg		 m;
+	char			 id[QID_SIZE], *end;
+	const char		*p;
+	unsigned long		 idx;
+	size_t			 n = 0, i, k;
+	int			 rv;
+
+	if (strncmp(line, "unrecorded ", 11) != 0)
+		return -1;
+	p = line + 11;
+	if (strlen(p) < QID_LEN || (p[QID_LEN] != ' ' && p[QID_LEN] != '\0'))
+		return -1;
+	memcpy(id, p, QID_LEN);
+	id[QID_LEN] = '\0';
+	if (!queue_valid_id(id))
+		return -1;
+	if (queue_load(q, id, &m) == -1)
+		return errno == ENOENT ? 1 : 0;
+	for (p += QID_LEN; *p == ' '; p = end) {
+		errno = 0;
+		idx = strtoul(p + 1, &end, 10);
+		if (end == p + 1 || errno != 0 || idx >= m.nrcpts) {
+			qmsg_free(&m);
+			return -1;
+		}
+		if (m.rcpts[idx].state != QR_PENDING || n == RELAY_LATE_RCPTS)
+			continue;
+		u[n].idx = idx;
+		u[n].state = QR_SENT;
+		u[n].error = "delivered; recorded late, after a failed write";
+		u[n++].next_try = 0;
+	}
+	if (*p != '\0') {
+		qmsg_free(&m);
+		return -1;
+	}
+	rv = n == 0 || queue_update(q, &m, u, n) == 0 ? 1 : 0;
+	for (i = 0; rv == 1 && i < n; i++) {
+		k = u[i].idx;
+		if (k < m.nrcpts)
+			log_info("%s: the delivery to <%s> is recorded now",
+			    id, m.rcpts[k].addr);
+	}
+	qmsg_free(&m);
+	return rv;
 }
 
 /* --- expiry while no flush runs ------------------------------------------------ */

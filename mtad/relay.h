@@ -42,6 +42,16 @@ long	relay_due(struct queue *q, time_t now, int forced, time_t *next);
 long	relay_expire(const struct mtad_config *cf, struct queue *q,
 	    time_t now, time_t *next);
 
+/*
+ * A flush reports "unrecorded ID IDX..." when the queue would not take
+ * what the smart host accepted.  The runner keeps the line and calls this
+ * before it flushes again, so the message is not sent twice while the
+ * write keeps failing: 1 recorded (or the message is gone), 0 the write
+ * failed again, -1 a malformed line.
+ */
+#define RELAY_LATE_RCPTS	100
+int	relay_record_late(struct queue *q, const char *line);
+
 /* Check the parts of the config only the relay uses (auth file mode and
  * syntax, generics, masquerade).  0, or -1 with err set. */
 int	relay_check_config(const struct mtad_config *cf, char *err,

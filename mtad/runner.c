@@ -27,6 +27,7 @@
 
 #define RUNNER_CLIENTS	16
 #define RESCAN_SECS	30	/* look at the queue at least this often */
+#define RUNNER_LATE	32	/* deliveries waiting to be recorded */
 
 struct client {
 	int	 fd;
@@ -67,6 +68,8 @@ struct runner {
 
 	time_t			 next_due;	/* 0: look now */
 	time_t			 next_expire;	/* 0: look now */
+	char			 late[RUNNER_LATE][512];	/* "unrecorded ..." */
+	size_t			 nlate;
 	time_t			 last_flush;
 	struct flush_count	 last;
 	int			 stopping;
@@ -376,7 +379,11 @@ child_line(struct runner *r, char *line)
 		r->cur.deferred++;
 	else if (strncmp(line, "bounced ", 8) == 0)
 		r->cur.bounced++;
-	else if (strncmp(line, "oauth2 ", 7) == 0) {
+	else if (strncmp(line, "unrecorded ", 11) == 0) {
+		if (r->nlate < RUNNER_LATE)
+			snprintf(r->late[r->nlate++], sizeof(r->late[0]), "%s",
+			    line);
+	} else if (strncmp(line, "oauth2 ", 7) == 0) {
 		if (relay_token_line(line, &r->token) == -1)
 			log_warnx("runner: malformed token report from the "
 			    "flush");
@@ -473,6 +480,8 @@ flush_done(struct runner *r, int status)
 	}
 }
 
+static size_t	record_late(struct runner *);
+
 /* A flush is wanted by a client: join the running one or start one. */
 static void
 flush_request(struct runner *r, struct client *c)
@@ -484,11 +493,36 @@ flush_request(struct runner *r, struct client *c)
 		return;
 	}
 	c->waiting = WAIT_FLUSH;
+	/* Asked for: it goes even if some cannot be recorded yet (those
+	 * are sent once more, as the log said). */
+	record_late(r);
 	flush_start(r, 1);
 	if (r->child <= 0) {
 		client_printf(c, "error: cannot start a flush (see the log)\n");
 		client_end(c, 1);
 	}
+}
+
+/*
+ * Record the deliveries a flush could not (a full disk, an I/O error).
+ * Returns how many still wait: while any do, no flush starts by itself,
+ * so a message the smart host took is not sent again and again.
+ */
+static size_t
+record_late(struct runner *r)
+{
+	size_t	i = 0;
+
+	while (i < r->nlate) {
+		if (relay_record_late(r->q, r->late[i]) == 0) {
+			i++;
+			continue;
+		}
+		memmove(r->late[i], r->late[i + 1],
+		    (r->nlate - i - 1) * sizeof(r->late[0]));
+		r->nlate--;
+	}
+	return r->nlate;
 }
 
 static void
@@ -501,6 +535,12 @@ schedule(struct runner *r, time_t now)
 		return;
 	if (r->next_due != 0 && now < r->next_due)
 		return;
+	if (record_late(r) > 0) {
+		log_warnx("runner: %zu deliveries still cannot be recorded in "
+		    "the queue; no flush before they are", r->nlate);
+		r->next_due = now + RESCAN_SECS;
+		return;
+	}
 	due = relay_due(r->q, now, 0, &next);
 	if (due > 0) {
 		flush_start(r, 0);
