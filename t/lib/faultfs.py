@@ -11,6 +11,7 @@ t/lib/faultfs.c (built to $MAILHUB_BIN/t/lib/faultfs.so).
     ff.arm(5, n=1)                        # only the 5th
     ff.arm(1, calls=("fsync",))           # only fsync counts, and fails
     ff.disarm()                           # nothing fails any more
+    ff.quiet()                            # wait until no call is counted
     ff.count(), ff.failed()               # counted / failed calls so far
     ff.calls()                            # [(n, pid, call, path, result)]
                                           # of the log since the last arm/
@@ -112,6 +113,21 @@ class FaultFS:
                   else err)
         self._put("fail_n", n)
         self._put("fail_at", at)
+
+    def quiet(self, period=0.5, timeout=10.0):
+        """Wait until no counted call happened for `period` seconds (the
+        processes under the shim finished what they were doing)."""
+        import time
+        deadline = time.monotonic() + timeout
+        last, since = self.count(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.count()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= period:
+                return True
+        return False
 
     def disarm(self):
         self._put("fail_at", 0)

@@ -87,6 +87,7 @@ for kind in ("mbox", "maildir"):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "%s-%d" % (kind, n)
         what = "%s, %s from call %d (%s)" % (kind, err, n, where(hub, p))
+        ff.quiet()
         before = snapshot(hub, kind)
         ff.arm(n, err=err)
         r = F.send(c, [ROOT], F.body(tag, lines=1500))
@@ -133,6 +134,7 @@ t.ok(qid and wait_stat(hub, qid, ROOT, "stat=Sent") and
      wait_stat(hub, qid, FILES, "stat=Sent") and
      mhtest.wait_for(lambda: hub.queue_ids() == [], 10),
      "update: counting run delivered to both", r)
+ff.quiet()
 points = ff.calls()
 update = [(n, p) for n, p in sweep(points) if p[1] != hub.proc.pid]
 t.ok(len(update) >= 3, "update: %d calls record the two results (after %d "
@@ -154,6 +156,7 @@ for mode in ("from", "once"):
         tag = "update-%s-%d" % (mode, n)
         what = "update, %s at call %d (%s)%s" % (
             err, n, where(hub, p), " only" if mode == "once" else " and later")
+        ff.quiet()
         ff.arm(n, err=err, n=1 if mode == "once" else 0)
         r = F.send(c, [ROOT, FILES], F.body(tag))
         qid = qid_of(r)

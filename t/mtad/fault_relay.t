@@ -111,4 +111,54 @@ c.close()
 t.eq(hub.proc.poll(), None, "mtad survived every fault")
 t.eq(hub.tmp_files(), [], "nothing left in tmp/")
 hub.stop()
+
+# --- one recipient sent, one deferred: the update rewrites the envelope -------
+sh2 = mhtest.SmartHost(tmp, name="deferring",
+                       rcpt={"later@remote.example": 450})
+hub = F.Hub(tmp, ff, sh=sh2, name="hub2")
+ff.set(dir=[os.path.join(hub.spool, "queue"), os.path.join(hub.spool, "tmp")])
+MIX = ["friend@remote.example", "later@remote.example"]
+
+
+def copies2(tag):
+    return sum(1 for m in sh2.messages()
+               if "friend@remote.example" in m["rcpt_tos"] and
+               F.copies(m["data"], tag))
+
+
+c = hub.connect()
+c.cmd("EHLO client.example")
+qid = qid_of(F.send(c, MIX, F.body("mix-count")))
+ff.count_mode()
+flush()
+points = ff.calls()
+t.ok(len(points) >= 3 and "rename" in [p[2] for p in points],
+     "mixed: %d calls rewrite the envelope" % len(points), points)
+t.diag("mixed update path: " + ", ".join(where(p) for p in points))
+for i, p in enumerate(points):
+    n = i + 1
+    err = "ENOSPC" if n % 2 else "EIO"
+    tag = "mix-%d" % n
+    what = "mixed, %s at call %d (%s) and later" % (err, n, where(p))
+    qid = qid_of(F.send(c, MIX, F.body(tag)))
+    ff.arm(n, err=err)
+    r = hub.ctl("link", "up")
+    k = copies2(tag)
+    ff.disarm()
+    hub.ctl("link", "down")
+    t.ok(k >= 1, "%s: the smart host has it for the accepted recipient"
+         % what, r.out)
+    todo(k == 1, "%s: sent once by the first flush (%d copies)" % (what, k),
+         "the runner flushes a message whose result was not recorded "
+         "again at once, and again")
+    t.ok(qid in hub.queue_ids(), "%s: the message waits for the deferred "
+         "recipient" % what)
+    said = sum(("%s: delivered to <friend@remote.example> but the queue "
+                "could not record it" % qid) in ln
+               for ln in hub.log().splitlines())
+    t.ok(copies2(tag) <= 1 + said, "%s: a second copy only where the log "
+         "said so (%d copies, %d said)" % (what, copies2(tag), said))
+c.close()
+t.eq(hub.proc.poll(), None, "mixed: mtad survived every fault")
+hub.stop()
 t.done()
