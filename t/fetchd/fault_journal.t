@@ -128,4 +128,32 @@ for keep, user in ((False, "eddy"), (True, "kim")):
             again = collections.Counter(F.subjects(sh)) - before - got
             t.eq(sorted(again), [], "%s: a third poll delivers nothing"
                  % what)
+
+# A journal that cannot be written ends the poll after the batch in hand
+# (64 messages): the rest stays on the server for the next poll instead of
+# being delivered now and again then.
+BIG = 70
+path = rc("eddy")
+before = collections.Counter(F.subjects(sh))
+want = set()
+for i in range(BIG):
+    dc.deliver("eddy", F.message(900 + i))
+    want.add("test %d" % (900 + i))
+ff.arm(1, err="ENOSPC", n=0)
+r = poll(path)
+ff.disarm()
+now = collections.Counter(F.subjects(sh)) - before
+t.ok("cannot write the journal" in r.err, "journal full: fetchd says so",
+     "\n".join(l for l in r.err.splitlines() if "reading" not in l))
+t.ok(r.returncode != 0, "journal full: the poll fails (exit %d)"
+     % r.returncode)
+t.ok(len(set(now) & want) <= 64, "journal full: at most one batch "
+     "delivered (%d)" % len(set(now) & want))
+t.eq(dc.count("eddy"), BIG, "journal full: nothing deleted")
+r2 = poll(path, shim=False)
+got = collections.Counter(F.subjects(sh)) - before
+t.eq(set(got) & want, want, "journal full: the next poll delivers the rest")
+t.ok(max(got[s] for s in want) <= 2, "journal full: no message more than "
+     "twice")
+t.eq(dc.count("eddy"), 0, "journal full: the mailbox is empty after")
 t.done()
