@@ -240,3 +240,13 @@ fetch_oauth_challenge(const char *b64, char *out, size_t outsz)
 		out[n++] = isprint(buf[i]) ? (char)buf[i] : '?';
 	out[n] = '\0';
 }
+
+void
+fetch_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}

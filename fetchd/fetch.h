@@ -200,6 +200,8 @@ int		 fetch_oauth(const struct fetch_server *srv);
  * (token endpoint unreachable: try later) with fc->err; never a secret in
  * fc->err.
  */
+/* The signals that set stop, wake and cancel (run.c handles them). */
+void		 fetch_signals(sigset_t *set);
 int		 fetch_oauth_token(struct fetch_conn *fc,
 		    const struct fetch_server *srv, int force,
 		    const char **token);

@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1593,11 +1594,41 @@ imap_commit(struct fetch_conn *fc)
 
 /* --- idle ----------------------------------------------------------------- */
 
+/*
+ * Wait up to secs for the server, a wake-up or --quit.  Untagged data may
+ * already sit in a buffer.  The signals behind the flags are blocked while
+ * the flags are tested, and ppoll() unblocks them atomically: a signal
+ * that comes just before the wait ends it instead of being noticed only
+ * half an hour later.
+ */
+static int
+idle_wait(struct fetch_conn *fc, int secs)
+{
+	struct imap_priv *ip = fc->priv;
+	const struct fetch_server *srv = fc->srv;
+	struct pollfd	  pfd = { .fd = stream_fd(ip->st), .events = POLLIN };
+	struct timespec	  ts = { .tv_sec = secs, .tv_nsec = 0 };
+	sigset_t	  block, old;
+	int		  r = 0, saved;
+
+	fetch_signals(&block);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (stream_pending(ip->st) == 0 && (ip->deflate == NULL ||
+	    imap_deflate_pending(ip->deflate) == 0) &&
+	    !(srv->wake != NULL && *srv->wake) &&
+	    !(srv->cancel != NULL && *srv->cancel))
+		r = ppoll(&pfd, 1, &ts, &old);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r == -1 && saved != EINTR)
+		return imap_err(fc, -1, "poll: %s", strerror(saved));
+	return 0;
+}
+
 static int
 imap_idle(struct fetch_conn *fc, int secs)
 {
 	struct imap_priv *ip = fc->priv;
-	struct pollfd	  pfd;
 	time_t		  deadline = time(NULL) + (secs > 0 ? secs : 0);
 	uint32_t	  before;
 	int		  r, left;
@@ -1620,26 +1651,9 @@ imap_idle(struct fetch_conn *fc, int secs)
 			imap_fail(fc, r, "IDLE");
 			return -1;
 		}
-		/* Untagged data may already sit in a buffer; a wake-up or
-		 * --quit may have come before the wait (a small window is
-		 * left between this test and poll()). */
-		if (stream_pending(ip->st) == 0 && (ip->deflate == NULL ||
-		    imap_deflate_pending(ip->deflate) == 0) &&
-		    !(fc->srv->wake != NULL && *fc->srv->wake) &&
-		    !(fc->srv->cancel != NULL && *fc->srv->cancel)) {
-			pfd.fd = stream_fd(ip->st);
-			pfd.events = POLLIN;
-			pfd.revents = 0;
-			/* Servers drop an IDLE after 30 min (RFC 2177). */
-			if (left > 29 * 60)
-				left = 29 * 60;
-			r = poll(&pfd, 1, left * 1000);
-			if (r == -1 && errno != EINTR) {
-				imap_err(fc, -1, "poll: %s",
-				    strerror(errno));
-				return -1;
-			}
-		}
+		/* Servers drop an IDLE after 30 min (RFC 2177). */
+		if (idle_wait(fc, left > 29 * 60 ? 29 * 60 : left) == -1)
+			return -1;
 		if ((r = mailimap_idle_done(ip->imap)) != MAILIMAP_NO_ERROR) {
 			imap_fail(fc, r, "IDLE DONE");
 			return -1;

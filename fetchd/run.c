@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "log.h"
 #include "poll.h"
 #include "run.h"
@@ -220,11 +221,7 @@ nap(long secs)
 	struct timespec	 ts;
 	sigset_t	 block, old;
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
+	fetch_signals(&block);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	if (!sig_stop && !sig_wake) {
 		ts.tv_sec = secs;
