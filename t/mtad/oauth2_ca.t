@@ -53,7 +53,8 @@ def send(n):
 send(1)
 t.ok(wait_log(m, "token endpoint", timeout=20),
      "tls-ca-file does not vouch for the token endpoint: refresh fails")
-t.like(m.log(), "Deferred", "the message is deferred")
+t.ok(wait_log(m, "Deferred", timeout=20), "the message is deferred",
+     m.log()[-2000:])
 line = [l for l in m.log().splitlines() if "token endpoint" in l][0]
 t.like(line, "certificate", "the log line says the certificate failed")
 t.like(line, ca.ca_file, "checked against tls-ca-file (the fallback)")

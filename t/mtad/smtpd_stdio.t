@@ -19,7 +19,7 @@ dialogue = ("EHLO mua.example\r\nMAIL FROM:<eddy@hub.example>\r\n"
             "DATA\r\nbare\nLF\r\n.\r\nQUIT\r\n")
 r = mhtest.run([mhtest.bin("mtad/mtad-sendmail"), "-C", m.conf, "-bs"],
                input=dialogue, timeout=30)
-t.eq(r.returncode, 0, "-bs exits 0")
+t.ok(r.returncode == 0, "-bs exits 0 (%d)" % r.returncode, r.err[-2000:])
 codes = [l[:3] for l in r.out.split("\r\n") if l and l[3:4] != "-"]
 t.eq(codes, ["220", "250", "250", "250", "550", "354", "250", "250", "250",
              "354", "550", "221"], "every reply of the dialogue, in order")
