@@ -198,6 +198,40 @@ dotlock_stale(const char *lock)
 }
 
 /*
+ * Make the lock appear with our pid already in it: written to a file of
+ * our own, then linked to the lock's name (atomic, EEXIST when taken), as
+ * liblockfile does.  A lock created empty and written after would, if
+ * we were killed in between, hold the mailbox until LOCK_STALE.
+ */
+static int
+dotlock_create(const char *lock)
+{
+	char	tmp[PATH_MAX], pid[32];
+	int	fd, n, rv, err;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", lock, (int)getpid()) >=
+	    (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1)
+		return -1;
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	rv = write_all(fd, pid, (size_t)n);
+	err = errno;
+	close(fd);
+	if (rv != -1) {
+		rv = link(tmp, lock);
+		err = errno;
+	}
+	unlink(tmp);
+	errno = err;
+	return rv == -1 ? -1 : 0;
+}
+
+/*
  * Take the dotlock.  1 taken, 0 not possible here (directory not writable
  * by us: the fcntl lock must do), -1 busy or failed (errno).
  */
@@ -207,18 +241,8 @@ dotlock(const char *lock)
 	time_t	deadline = time(NULL) + LOCK_WAIT;
 
 	for (;;) {
-		char	pid[32];
-		int	fd, n;
-
-		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		if (fd != -1) {
-			/* Only a hint for dotlock_stale: failing is harmless. */
-			n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-			(void)write_all(fd, pid, (size_t)n);
-			close(fd);
+		if (dotlock_create(lock) == 0)
 			return 1;
-		}
 		if (errno == EACCES || errno == EPERM || errno == EROFS)
 			return 0;
 		if (errno != EEXIST)
