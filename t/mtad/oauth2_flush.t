@@ -152,12 +152,15 @@ t.ok(sh.wait_messages(6, timeout=20), "flush 6: message 5 delivered with a "
 refreshes = ts.refreshes
 restart_smarthost("ya29.AT-SECRET-four")
 ts.revoke()
-send(6)
+# With the link up the new message goes out on arrival; mtactl's flush
+# joins that attempt or follows it: one or two flushes, one connection.
 conns = sh.connections()
+send(6)
 flush()
 t.eq(sh.connections() - conns, 1, "flush 7: the cached token is refused "
      "once")
-t.eq(ts.refreshes - refreshes, 1, "flush 7: one refresh, refused")
+t.ok(ts.refreshes - refreshes in (1, 2), "flush 7: one refresh per flush, "
+     "refused (%d)" % (ts.refreshes - refreshes))
 conns = sh.connections()
 flush()
 t.eq(sh.connections(), conns, "flush 8: the refused token is not tried "
