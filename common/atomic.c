@@ -40,6 +40,24 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+size_t
+read_full(int fd, void *buf, size_t len)
+{
+	char	*p = buf;
+	size_t	 got = 0;
+	ssize_t	 n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
 /* Split path into its directory ("." when it has none) in dir[len]. */
 static int
 dir_of(const char *path, char *dir, size_t len)

@@ -32,5 +32,7 @@ int	atomic_write_file(const char *path, const void *buf, size_t len,
 int	fsync_dir(const char *dir);
 /* write(2) until done or error (EINTR retried); 0 or -1. */
 int	write_all(int fd, const void *buf, size_t len);
+/* read(2) until len bytes, EOF or an error (EINTR retried); what it got. */
+size_t	read_full(int fd, void *buf, size_t len);
 
 #endif

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "alias.h"
+#include "atomic.h"
 #include "bounce.h"
 #include "deliver.h"
 #include "log.h"
@@ -341,8 +342,7 @@ run_child(const struct mtad_config *cf, int privfd, const struct runas *ra,
 {
 	int	 p[2], status;
 	pid_t	 pid;
-	ssize_t	 n;
-	size_t	 got = 0;
+	size_t	 got;
 
 	if (privfd != -1) {
 		run_privsep(privfd, ra, kind, what, d, r);
@@ -362,14 +362,7 @@ run_child(const struct mtad_config *cf, int privfd, const struct runas *ra,
 		_exit(0);
 	}
 	close(p[1]);
-	while (got < sizeof(*r)) {
-		n = read(p[0], (char *)r + got, sizeof(*r) - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
+	got = read_full(p[0], r, sizeof(*r));
 	close(p[0]);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;

@@ -298,7 +298,7 @@ privsep_deliver(int privfd, const struct privsep_req *req, int datafd,
 	struct iovec	 iov;
 	struct cmsghdr	*cm;
 	int		 p[2], fds[2];
-	size_t		 got = 0;
+	size_t		 got;
 	ssize_t		 n;
 
 	memset(r, 0, sizeof(*r));
@@ -335,14 +335,7 @@ privsep_deliver(int privfd, const struct privsep_req *req, int datafd,
 		    "short write");
 		return;
 	}
-	while (got < sizeof(*r)) {
-		n = read(p[0], (char *)r + got, sizeof(*r) - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
+	got = read_full(p[0], r, sizeof(*r));
 	close(p[0]);
 	if (got != sizeof(*r) || (unsigned)r->status > DELIVER_BOUNCE) {
 		memset(r, 0, sizeof(*r));

@@ -239,6 +239,36 @@ fsync_dir_forms(void **state)
 	assert_int_equal(fsync_dir("/nonexistent/dir/file"), -1);
 }
 
+/* read_full gathers short reads, and stops at EOF with what it got. */
+static void
+read_full_from_pipe(void **state)
+{
+	static char	big[256 * 1024];
+	char		*in;
+	pid_t		pid;
+	int		p[2], status;
+
+	(void)state;
+	memset(big, 'q', sizeof(big));
+	assert_non_null(in = calloc(1, sizeof(big) + 16));
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		_exit(write_all(p[1], big, sizeof(big)) == 0 ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	close(p[1]);
+	/* Asks for more than was written: all of it, then EOF. */
+	assert_int_equal(read_full(p[0], in, sizeof(big) + 16), sizeof(big));
+	assert_memory_equal(in, big, sizeof(big));
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* A bad descriptor: nothing, no loop. */
+	assert_int_equal(read_full(-1, in, 8), 0);
+	free(in);
+}
+
 static void
 write_all_to_pipe(void **state)
 {
@@ -363,6 +393,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(fsync_dir_forms, setup,
 		    teardown),
 		cmocka_unit_test(write_all_to_pipe),
+		cmocka_unit_test(read_full_from_pipe),
 		cmocka_unit_test_setup_teardown(crash_leaves_complete_or_absent,
 		    setup, teardown),
 	};
