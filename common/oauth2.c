@@ -37,8 +37,8 @@ static const struct preset presets[] = {
 	  "https://outlook.office.com/POP.AccessAsUser.All offline_access" },
 };
 
-static void
-wipe_free(char **s)
+void
+oauth2_wipe_free(char **s)
 {
 	if (*s != NULL) {
 		explicit_bzero(*s, strlen(*s));
@@ -56,10 +56,10 @@ oauth2_free(struct oauth2_account *a)
 	free(a->device_url);
 	free(a->scope);
 	free(a->client_id);
-	wipe_free(&a->client_secret);
-	wipe_free(&a->refresh_token);
+	oauth2_wipe_free(&a->client_secret);
+	oauth2_wipe_free(&a->refresh_token);
 	free(a->ca_file);
-	wipe_free(&a->access_token);
+	oauth2_wipe_free(&a->access_token);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -402,7 +402,7 @@ oauth2_cache_set(struct oauth2_account *a, const char *token, time_t expires)
 
 	if ((t = strdup(token)) == NULL)
 		return -1;
-	wipe_free(&a->access_token);
+	oauth2_wipe_free(&a->access_token);
 	a->access_token = t;
 	a->expires = expires;
 	return 0;
@@ -425,7 +425,7 @@ oauth2_token(struct oauth2_account *a, int force, const char *ca_default,
 	    &expires_in, err, errlen);
 	if (rv != OAUTH2_OK)
 		return rv;
-	wipe_free(&a->access_token);
+	oauth2_wipe_free(&a->access_token);
 	a->access_token = tok;
 	/* A token just fetched is used for this login whatever its lifetime. */
 	a->expires = time(NULL) + (expires_in > OAUTH2_EXPIRY_MARGIN ?

@@ -110,5 +110,7 @@ enum oauth2_result oauth2_helper_token(const char *path, int force,
 
 /* Wipes every secret. */
 void	oauth2_free(struct oauth2_account *a);
+/* Zero a secret string, free it, set the pointer to NULL. */
+void	oauth2_wipe_free(char **s);
 
 #endif

@@ -17,28 +17,18 @@
 /* Longest device_code/user_code/URI taken from a device endpoint. */
 #define DEVICE_FIELD_MAX	2048
 
-static void
-wipe_free(char **s)
-{
-	if (*s != NULL) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 void
 oauth2_grant_free(struct oauth2_grant *g)
 {
-	wipe_free(&g->access_token);
-	wipe_free(&g->refresh_token);
+	oauth2_wipe_free(&g->access_token);
+	oauth2_wipe_free(&g->refresh_token);
 	memset(g, 0, sizeof(*g));
 }
 
 void
 oauth2_device_free(struct oauth2_device *d)
 {
-	wipe_free(&d->device_code);
+	oauth2_wipe_free(&d->device_code);
 	free(d->user_code);
 	free(d->verification_uri);
 	free(d->verification_uri_complete);
