@@ -4,7 +4,6 @@
  * runs the run's one action: --configdump, --quit, or a poll.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -396,36 +395,15 @@ invoking_user(char *user, size_t ulen, char *home, size_t hlen)
 	return 0;
 }
 
-/*
- * The daemon holds a write lock on its pid file while it runs, so the lock
- * holder is the daemon: a stale file names nobody, and its pid is never
- * signalled.  Returns the daemon's pid, 0 if none runs.
- */
-static pid_t
-daemon_pid(const char *pidfile)
-{
-	struct flock	 fl;
-	int		 fd;
-
-	if ((fd = open(pidfile, O_RDWR | O_CLOEXEC)) == -1)
-		return 0;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_GETLK, &fl) == -1 || fl.l_type == F_UNLCK) {
-		close(fd);
-		return 0;
-	}
-	close(fd);
-	return fl.l_pid;
-}
-
 static int
 quit_daemon(const char *pidfile)
 {
 	pid_t	 pid;
+	long	 interval;
 
-	if ((pid = daemon_pid(pidfile)) == 0) {
+	/* The lock holder is the daemon: a stale file names nobody, and its
+	 * pid is never signalled. */
+	if ((pid = run_lock_holder(pidfile, &interval)) == 0) {
 		fprintf(stderr, "fetchd: no other fetchd is running\n");
 		return PS_EXCLUDE;
 	}
