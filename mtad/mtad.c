@@ -302,6 +302,7 @@ loop(struct mtad *d)
 		/* The runner's flush finishes its messages in hand first
 		 * (RELAY_FINISH_SECS); a restart must not race it. */
 		if (shutting && d->nconns == 0 && d->ncommitting == 0 &&
+		    d->ninflight == 0 &&
 		    (d->runner <= 0 || time(NULL) - shut_at > MTAD_RUNNER_WAIT))
 			break;
 		n = epoll_wait(d->epfd, ev, 64, 1000);
@@ -406,6 +407,8 @@ main(int argc, char *argv[])
 		daemonise();
 	drop_privileges(d);
 	signals(d);
+	if (smtp_server_commit_init(d) == -1)
+		log_warn("commit thread, committing in the loop instead");
 
 	mtad_runner_start(d);
 	local_spawn_scan(d);
@@ -417,6 +420,7 @@ main(int argc, char *argv[])
 	loop(d);
 
 	log_info("exiting");
+	smtp_server_commit_fini(d);
 	mtad_unwatch(d, &d->pickup);
 	close(d->pickup.fd);
 	close(d->sig.fd);

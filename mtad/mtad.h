@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <openssl/ssl.h>
 
+#include "commit.h"
 #include "config.h"
 #include "queue.h"
 
@@ -56,9 +57,16 @@ struct mtad {
 
 	struct smtp_conn	*conns;		/* doubly linked */
 	unsigned		 nconns;
-	struct smtp_conn	**committing;	/* finished DATA this round */
+	struct smtp_conn	**committing;	/* finished DATA, waiting */
 	size_t			 ncommitting;
 	size_t			 commitcap;
+	/* The group the commit thread has (commit.h), or none. */
+	struct committer	 commit;
+	struct handler		 commit_h;
+	struct smtp_conn	**inflight;
+	size_t			 ninflight;
+	struct qwriter		**inflight_ws;
+	int			*inflight_res;
 
 	/* Local delivery: IDs waiting and the children running them. */
 	char			(*dq)[QID_SIZE];
@@ -84,7 +92,9 @@ void	mtad_unwatch(struct mtad *, struct handler *);
 int	smtp_server_listen(struct mtad *, char *err, size_t errlen);
 int	smtp_server_tls(struct mtad *, char *err, size_t errlen);
 void	smtp_server_close_listeners(struct mtad *);
+int	smtp_server_commit_init(struct mtad *);
 void	smtp_server_commit(struct mtad *);
+void	smtp_server_commit_fini(struct mtad *);
 void	smtp_server_tick(struct mtad *, time_t now);
 void	smtp_server_shutdown(struct mtad *);
 /* Close every fd the server holds (in a forked child). */

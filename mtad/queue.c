@@ -598,11 +598,11 @@ fail:
  * the spool's file system (a large message still streaming into tmp/),
  * which would have to reach the disk anyway.
  */
-static void
+static int
 sync_files(struct qwriter **w, size_t n, int *res)
 {
 	size_t	i;
-	int	fd = -1;
+	int	fd = -1, err;
 	const char *oldest = NULL;
 
 	/* syncfs reports errors since its file was opened: use the oldest
@@ -614,14 +614,15 @@ sync_files(struct qwriter **w, size_t n, int *res)
 			fd = w[i]->fd;
 		}
 	if (fd == -1 || syncfs(fd) == 0)
-		return;
-	log_warn("queue: syncfs");
+		return 0;
+	err = errno ? errno : EIO;
 	for (i = 0; i < n; i++) {
 		if (res[i] != 0)
 			continue;
 		if (fdatasync(w[i]->fd) == -1 || fdatasync(w[i]->envfd) == -1)
 			res[i] = errno ? errno : EIO;
 	}
+	return err;
 }
 
 static int
@@ -680,16 +681,16 @@ sync_drop(struct queue *q, struct qwriter **w, size_t n, const int *res)
 	return -1;
 }
 
-void
+int
 queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
 {
 	size_t	i;
-	int	need_queue = 0, need_drop = 0, qerr = 0, derr = 0;
+	int	need_queue = 0, need_drop = 0, qerr = 0, derr = 0, serr;
 
 	for (i = 0; i < n; i++)
 		res[i] = (w[i]->fd == -1 || w[i]->envfd == -1 ||
 		    w[i]->q != q) ? EINVAL : 0;
-	sync_files(w, n, res);
+	serr = sync_files(w, n, res);
 	for (i = 0; i < n; i++) {
 		if (res[i] != 0)
 			continue;
@@ -720,6 +721,7 @@ queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
 		} else
 			qwriter_abort(w[i]);
 	}
+	return serr;
 }
 
 /* --- reading and updating ------------------------------------------------- */

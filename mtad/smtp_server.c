@@ -1,8 +1,8 @@
 /*
  * mtad's SMTP side of the event loop: listeners, one struct smtp_conn per
  * client (socket, optional TLS, the session state machine), and the group
- * commit that turns every DATA finished in one loop round into one
- * queue_commit() before any of their 250s go out.
+ * commit that turns every DATA finished while the previous group went to
+ * disk into one queue_commit() before any of their 250s go out.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -370,26 +370,14 @@ conn_io(struct mtad *d, struct handler *h, uint32_t events)
 
 /* --- group commit --------------------------------------------------------- */
 
-void
-smtp_server_commit(struct mtad *d)
+/* The 250s (or 452s) of a group that is on disk, and what it queued. */
+static void
+commit_done(struct mtad *d, struct smtp_conn **batch, size_t n,
+    const int *res)
 {
-	struct smtp_conn	**batch = d->committing;
-	struct qwriter		**ws;
-	size_t			  n = d->ncommitting, i;
-	int			 *res;
-	char			  id[QID_SIZE];
+	size_t	i;
+	char	id[QID_SIZE];
 
-	if (n == 0)
-		return;
-	d->committing = NULL;
-	d->ncommitting = d->commitcap = 0;
-	ws = calloc(n, sizeof(*ws));
-	res = calloc(n, sizeof(*res));
-	if (ws == NULL || res == NULL)
-		fatal("group commit");
-	for (i = 0; i < n; i++)
-		ws[i] = &batch[i]->s.w;
-	queue_commit(&d->q, ws, n, res);
 	for (i = 0; i < n; i++) {
 		struct smtp_conn *c = batch[i];
 		size_t		  r;
@@ -413,11 +401,100 @@ smtp_server_commit(struct mtad *d)
 		else
 			conn_run(d, c);
 	}
-	free(ws);
-	free(res);
-	free(batch);
 	local_spawn_run(d);
 	mtad_runner_notify(d);
+}
+
+static void
+inflight_free(struct mtad *d)
+{
+	free(d->inflight);
+	free(d->inflight_ws);
+	free(d->inflight_res);
+	d->inflight = NULL;
+	d->inflight_ws = NULL;
+	d->inflight_res = NULL;
+	d->ninflight = 0;
+}
+
+static void
+commit_io(struct mtad *d, struct handler *h, uint32_t events)
+{
+	int	serr;
+
+	(void)h;
+	(void)events;
+	if (!commit_collect(&d->commit, &serr))
+		return;
+	if (serr != 0)
+		log_warnx("queue: syncfs: %s; synced each file instead",
+		    strerror(serr));
+	commit_done(d, d->inflight, d->ninflight, d->inflight_res);
+	inflight_free(d);
+	smtp_server_commit(d);		/* what gathered meanwhile */
+}
+
+int
+smtp_server_commit_init(struct mtad *d)
+{
+	if (commit_init(&d->commit, &d->q) == -1)
+		return -1;
+	d->commit_h.fd = d->commit.efd;
+	d->commit_h.fn = commit_io;
+	d->commit_h.arg = NULL;
+	if (mtad_watch(d, &d->commit_h, EPOLLIN) == -1) {
+		commit_fini(&d->commit);
+		return -1;
+	}
+	return 0;
+}
+
+void
+smtp_server_commit_fini(struct mtad *d)
+{
+	if (!d->commit.running)
+		return;
+	mtad_unwatch(d, &d->commit_h);
+	commit_fini(&d->commit);
+	if (d->ninflight > 0)
+		commit_done(d, d->inflight, d->ninflight, d->inflight_res);
+	inflight_free(d);
+}
+
+/*
+ * Every DATA finished since the last group goes to disk as one group: to
+ * the commit thread when it is free (it comes back through commit_io), in
+ * the loop when there is no thread.  While a group is out, the next one
+ * gathers.
+ */
+void
+smtp_server_commit(struct mtad *d)
+{
+	size_t	n = d->ncommitting, i;
+	int	serr;
+
+	if (n == 0 || d->commit.busy)
+		return;
+	d->inflight = d->committing;
+	d->ninflight = n;
+	d->committing = NULL;
+	d->ncommitting = d->commitcap = 0;
+	d->inflight_ws = calloc(n, sizeof(*d->inflight_ws));
+	d->inflight_res = calloc(n, sizeof(*d->inflight_res));
+	if (d->inflight_ws == NULL || d->inflight_res == NULL)
+		fatal("group commit");
+	for (i = 0; i < n; i++)
+		d->inflight_ws[i] = &d->inflight[i]->s.w;
+	if (d->commit.running) {
+		commit_submit(&d->commit, d->inflight_ws, n, d->inflight_res);
+		return;
+	}
+	if ((serr = queue_commit(&d->q, d->inflight_ws, n,
+	    d->inflight_res)) != 0)
+		log_warnx("queue: syncfs: %s; synced each file instead",
+		    strerror(serr));
+	commit_done(d, d->inflight, n, d->inflight_res);
+	inflight_free(d);
 }
 
 /* --- listeners, timers, shutdown ------------------------------------------ */
@@ -531,6 +608,8 @@ smtp_server_closefrom_child(struct mtad *d)
 		close(c->h.fd);
 	close(d->epfd);
 	close(d->sig.fd);
+	if (d->commit.running)
+		close(d->commit.efd);
 	if (d->pickup.fd > 0)
 		close(d->pickup.fd);
 }

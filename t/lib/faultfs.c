@@ -16,6 +16,10 @@
  * the first call to fail, how many fail, with which errno.  fail_at 0 is
  * counting mode: nothing fails, the count tells how many points a path has.
  *
+ *   FAULTFS_GATE=FILE    optional: a disk that stalls.  syncfs() waits
+ *                        while FILE exists (60 s at most), after creating
+ *                        FILE.held so the test knows a sync is held there
+ *
  * An ASan program loads its runtime after a preloaded library; run it with
  * ASAN_OPTIONS=verify_asan_link_order=0.  The calls reach the sanitizer's
  * interceptors through RTLD_NEXT as they would without the shim.  The shim
@@ -303,12 +307,33 @@ fdatasync(int fd)
 	return f(fd);
 }
 
+/* FAULTFS_GATE: hold the caller while the gate file exists. */
+static void
+gate(void)
+{
+	const char	*g = getenv("FAULTFS_GATE");
+	char		 held[PATH_MAX];
+	struct stat	 sb;
+	int		 i, fd, save = errno;
+
+	if (g == NULL || stat(g, &sb) == -1)
+		return;
+	snprintf(held, sizeof(held), "%s.held", g);
+	if ((fd = (int)syscall(SYS_openat, AT_FDCWD, held, O_WRONLY | O_CREAT |
+	    O_CLOEXEC, 0644)) != -1)
+		syscall(SYS_close, fd);
+	for (i = 0; i < 6000 && stat(g, &sb) == 0; i++)
+		usleep(10000);
+	errno = save;
+}
+
 int
 syncfs(int fd)
 {
 	static int (*f)(int);
 	int	e;
 
+	gate();
 	if ((e = decide(C_SYNCFS, fd, NULL)) != 0)
 		FAIL(e);
 	if (f == NULL)

@@ -13,6 +13,9 @@ t/lib/faultfs.c (built to $MAILHUB_BIN/t/lib/faultfs.so).
     ff.disarm()                           # nothing fails any more
     ff.quiet()                            # wait until no call is counted
     ff.count(), ff.failed()               # counted / failed calls so far
+    ff = faultfs.FaultFS(tmp, gate=path)  # and syncfs waits while path
+                                          # exists, after creating
+                                          # path + ".held" (a stalled disk)
     ff.calls()                            # [(n, pid, call, path, result)]
                                           # of the log since the last arm/
                                           # count_mode
@@ -50,7 +53,8 @@ def available():
 
 
 class FaultFS:
-    def __init__(self, tmp, name="faultfs"):
+    def __init__(self, tmp, name="faultfs", gate=None):
+        self.gate = gate
         self.state = os.path.join(tmp, name + ".state")
         self.logpath = os.path.join(tmp, name + ".log")
         with open(self.state, "wb") as f:
@@ -66,9 +70,12 @@ class FaultFS:
         asan = os.environ.get("ASAN_OPTIONS", "")
         asan = (asan + ":" if asan else "") + "verify_asan_link_order=0"
         pre = os.environ.get("LD_PRELOAD", "")
-        return {"LD_PRELOAD": shim() + (":" + pre if pre else ""),
-                "FAULTFS_STATE": self.state, "FAULTFS_LOG": self.logpath,
-                "ASAN_OPTIONS": asan}
+        env = {"LD_PRELOAD": shim() + (":" + pre if pre else ""),
+               "FAULTFS_STATE": self.state, "FAULTFS_LOG": self.logpath,
+               "ASAN_OPTIONS": asan}
+        if self.gate:
+            env["FAULTFS_GATE"] = self.gate
+        return env
 
     def _put(self, field, value):
         fmt = "<I" if field in ("magic", "mask") else \
