@@ -376,13 +376,6 @@ main(int argc, char *argv[])
 		free(d);
 		return EX_CONFIG;
 	}
-	/* The auth file's mode and the generics map: refuse to start. */
-	if (relay_check_config(&d->cf, err, sizeof(err)) == -1) {
-		log_warnx("%s", err);
-		config_free(&d->cf);
-		free(d);
-		return EX_CONFIG;
-	}
 	if (check) {
 		config_free(&d->cf);
 		free(d);
