@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "commit.h"
-#include "log.h"
 
 static void *
 commit_thread(void *arg)
