@@ -9,8 +9,9 @@
  *
  * The thread touches nothing but the batch it was handed (the writers'
  * files and the queue's directory descriptors, which the loop does not
- * change while it runs); the hand-over is under a mutex and the loop learns
- * of a finished batch through an eventfd it watches.
+ * change while it runs) and never logs (queue_commit_io); the hand-over is
+ * under a mutex, and the loop learns of a finished batch through an
+ * eventfd it watches.
  */
 #include <errno.h>
 #include <signal.h>
@@ -37,7 +38,7 @@ commit_thread(void *arg)
 		if (!c->todo)
 			break;
 		pthread_mutex_unlock(&c->lock);
-		serr = queue_commit(c->q, c->ws, c->n, c->res);
+		serr = queue_commit_io(c->q, c->ws, c->n, c->res);
 		pthread_mutex_lock(&c->lock);
 		c->serr = serr;
 		c->todo = 0;

@@ -23,17 +23,17 @@ struct committer {
 	int		 *res;
 	size_t		  n;
 	int		  started, todo, done, quit;
-	int		  serr;		/* queue_commit's return */
+	int		  serr;		/* queue_commit_io's return */
 };
 
 /* Start the thread; -1 with errno if it cannot be (commit synchronously). */
 int	commit_init(struct committer *, struct queue *);
-/* Hand over one batch: queue_commit(q, ws, n, res) runs in the thread.  The
- * writers and res belong to it until commit_collect() returns 1. */
+/* Hand over one batch: queue_commit_io(q, ws, n, res) runs in the thread.
+ * The writers and res belong to it until commit_collect() returns 1. */
 void	commit_submit(struct committer *, struct qwriter **ws, size_t n,
 	    int *res);
 /* After the eventfd turns readable: 1 if the batch is done, and *serr is
- * what queue_commit returned. */
+ * what queue_commit_io returned. */
 int	commit_collect(struct committer *, int *serr);
 /* Finish the batch in hand, if any, and stop the thread. */
 void	commit_fini(struct committer *);

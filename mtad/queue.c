@@ -682,7 +682,7 @@ sync_drop(struct queue *q, struct qwriter **w, size_t n, const int *res)
 }
 
 int
-queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
+queue_commit_io(struct queue *q, struct qwriter **w, size_t n, int *res)
 {
 	size_t	i;
 	int	need_queue = 0, need_drop = 0, qerr = 0, derr = 0, serr;
@@ -722,6 +722,16 @@ queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
 			qwriter_abort(w[i]);
 	}
 	return serr;
+}
+
+void
+queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res)
+{
+	int	serr;
+
+	if ((serr = queue_commit_io(q, w, n, res)) != 0)
+		log_warnx("queue: syncfs: %s; synced each file instead",
+		    strerror(serr));
 }
 
 /* --- reading and updating ------------------------------------------------- */

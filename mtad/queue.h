@@ -105,12 +105,14 @@ void	qwriter_abort(struct qwriter *w);
 /*
  * Group commit: make n finished writers durable with as few syncs as the
  * file system allows, rename each into place and sync the directory once.
- * res[i] is 0 or an errno; a failed writer leaves nothing behind.  Returns
- * 0, or the errno of a syncfs() that failed, after which each file was
- * synced alone (res[] tells whose).  It never logs: the commit thread
- * (commit.h) calls it.
+ * res[i] is 0 or an errno; a failed writer leaves nothing behind.
  */
-int	queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res);
+void	queue_commit(struct queue *q, struct qwriter **w, size_t n, int *res);
+/* The same without logging, for the commit thread (commit.h): returns 0,
+ * or the errno of a syncfs() that failed, after which each file was synced
+ * alone (res[] tells whose). */
+int	queue_commit_io(struct queue *q, struct qwriter **w, size_t n,
+	    int *res);
 
 /* Read an envelope.  0, or -1 (errno: ENOENT when gone). */
 int	queue_load(struct queue *q, const char *id, struct qmsg *m);

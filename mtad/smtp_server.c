@@ -471,7 +471,6 @@ void
 smtp_server_commit(struct mtad *d)
 {
 	size_t	n = d->ncommitting, i;
-	int	serr;
 
 	if (n == 0 || d->commit.busy)
 		return;
@@ -489,10 +488,7 @@ smtp_server_commit(struct mtad *d)
 		commit_submit(&d->commit, d->inflight_ws, n, d->inflight_res);
 		return;
 	}
-	if ((serr = queue_commit(&d->q, d->inflight_ws, n,
-	    d->inflight_res)) != 0)
-		log_warnx("queue: syncfs: %s; synced each file instead",
-		    strerror(serr));
+	queue_commit(&d->q, d->inflight_ws, n, d->inflight_res);
 	commit_done(d, d->inflight, n, d->inflight_res);
 	inflight_free(d);
 }
