@@ -296,11 +296,7 @@ oauth2_helper_token(const char *path, int force, const char *ca_default,
 		log_helper_stderr(errb, 0, err, errlen);
 		rv = OAUTH2_OK;
 	} else {
-		if (*token != NULL) {
-			explicit_bzero(*token, strlen(*token));
-			free(*token);
-			*token = NULL;
-		}
+		oauth2_wipe_free(token);
 		snprintf(err, errlen, "%s: %s %s", path, OAUTH2_HELPER,
 		    status != -1 && WIFSIGNALED(status) ? "was killed" :
 		    "gave no token");
