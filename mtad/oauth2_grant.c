@@ -49,14 +49,13 @@ token_request(struct oauth2_account *a, const char *ca,
 /* client_id, client_secret if any, and the scope where Microsoft wants it
  * on every grant. */
 static int
-add_client(struct oauth2_form *f, const struct oauth2_account *a,
-    int scope_always)
+add_client(struct oauth2_form *f, const struct oauth2_account *a)
 {
 	return oauth2_form_add(f, "client_id", a->client_id) == -1 ||
 	    (a->client_secret != NULL && oauth2_form_add(f, "client_secret",
 	    a->client_secret) == -1) ||
-	    (a->scope != NULL && (scope_always || (a->provider != NULL &&
-	    strcmp(a->provider, "microsoft") == 0)) &&
+	    (a->scope != NULL && a->provider != NULL &&
+	    strcmp(a->provider, "microsoft") == 0 &&
 	    oauth2_form_add(f, "scope", a->scope) == -1) ? -1 : 0;
 }
 
@@ -83,7 +82,7 @@ oauth2_refresh(struct oauth2_account *a, const char *ca_default,
 	memset(g, 0, sizeof(*g));
 	if (oauth2_form_add(&f, "grant_type", "refresh_token") == -1 ||
 	    oauth2_form_add(&f, "refresh_token", a->refresh_token) == -1 ||
-	    add_client(&f, a, 0) == -1) {
+	    add_client(&f, a) == -1) {
 		oauth2_form_free(&f);
 		snprintf(err, errlen, "%s: out of memory", a->path);
 		return OAUTH2_TEMPFAIL;
@@ -164,7 +163,7 @@ poll_token(struct oauth2_account *a, const char *ca,
 		interval = 1;
 	if (oauth2_form_add(&f, "grant_type", OAUTH2_DEVICE_GRANT) == -1 ||
 	    oauth2_form_add(&f, "device_code", d->device_code) == -1 ||
-	    add_client(&f, a, 0) == -1) {
+	    add_client(&f, a) == -1) {
 		oauth2_form_free(&f);
 		snprintf(err, errlen, "%s: out of memory", a->path);
 		return OAUTH2_EX_TEMPFAIL;
