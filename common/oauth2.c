@@ -396,6 +396,17 @@ done:
 /* --- the access token -------------------------------------------------- */
 
 int
+oauth2_token_ok(const char *s)
+{
+	size_t	n = 0;
+
+	for (; *s != '\0'; s++, n++)
+		if (*s <= ' ' || *s >= 0x7f)
+			return 0;
+	return n > 0 && n <= OAUTH2_TOKEN_MAX;
+}
+
+int
 oauth2_cache_set(struct oauth2_account *a, const char *token, time_t expires)
 {
 	char	*t;

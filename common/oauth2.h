@@ -86,6 +86,10 @@ enum oauth2_result oauth2_token(struct oauth2_account *a, int force,
 	    const char *ca_default, const char **token, char *err,
 	    size_t errlen);
 
+/* A token we can put on a line: 1 to OAUTH2_TOKEN_MAX printable
+ * characters, no space (the helper's output and its parse in the daemons). */
+int	oauth2_token_ok(const char *s);
+
 /* Seed the cache (a token the runner kept from an earlier flush). */
 int	oauth2_cache_set(struct oauth2_account *a, const char *token,
 	    time_t expires);

@@ -191,16 +191,12 @@ static int
 parse_output(char *out, char **token, long long *expires_in)
 {
 	char		*line, *save = NULL, *end;
-	const char	*p;
 	int		 have_exp = 0;
 
 	for (line = strtok_r(out, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "access-token ", 13) == 0 && *token == NULL) {
-			for (p = line + 13; *p > ' ' && *p < 0x7f; p++)
-				;
-			if (*p != '\0' || p == line + 13 ||
-			    p - (line + 13) > OAUTH2_TOKEN_MAX)
+			if (!oauth2_token_ok(line + 13))
 				return -1;
 			if ((*token = strdup(line + 13)) == NULL)
 				return -1;

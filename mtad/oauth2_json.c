@@ -70,18 +70,6 @@ seconds(json_t *j, const char *key, long long dflt)
 	return n < 0 || n > 366LL * 86400 ? dflt : n;
 }
 
-/* A token as RFC 6750's b64token (and what we can put on a line). */
-static int
-token_ok(const char *s)
-{
-	size_t	n = 0;
-
-	for (; *s != '\0'; s++, n++)
-		if (*s <= ' ' || *s >= 0x7f)
-			return 0;
-	return n > 0 && n <= OAUTH2_TOKEN_MAX;
-}
-
 enum oauth2_result
 oauth2_parse_token(const char *name, long status, const char *buf,
     size_t len, struct oauth2_grant *g, char *err, size_t errlen)
@@ -112,7 +100,7 @@ oauth2_parse_token(const char *name, long status, const char *buf,
 		return rv;
 	}
 	tok = json_string_value(json_object_get(j, "access_token"));
-	if (tok == NULL || !token_ok(tok)) {
+	if (tok == NULL || !oauth2_token_ok(tok)) {
 		snprintf(err, errlen, "%s: token endpoint: %s access_token in "
 		    "the response", name, tok == NULL ? "no" : "a malformed");
 		json_decref(j);
@@ -122,7 +110,7 @@ oauth2_parse_token(const char *name, long status, const char *buf,
 	g->expires_in = seconds(j, "expires_in", 3600);
 	rt = json_string_value(json_object_get(j, "refresh_token"));
 	if ((g->access_token = strdup(tok)) == NULL ||
-	    (rt != NULL && token_ok(rt) &&
+	    (rt != NULL && oauth2_token_ok(rt) &&
 	    (g->refresh_token = strdup(rt)) == NULL)) {
 		snprintf(err, errlen, "%s: %s", name, strerror(errno));
 		oauth2_grant_free(g);
