@@ -799,6 +799,16 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The end of the run of consecutive (or repeated) UIDs in sorted v that
+ * starts at i. */
+static size_t
+uid_run_end(const uint32_t *v, size_t n, size_t i)
+{
+	for (i++; i < n && v[i] <= v[i - 1] + 1; i++)
+		;
+	return i;
+}
+
 /* The UID of a uid of ours in this folder under this UIDVALIDITY, else 0. */
 static uint32_t
 known_uid(struct imap_priv *ip, const char *uid)
@@ -954,7 +964,7 @@ imap_list_set(struct fetch_conn *fc, struct fetch_list *ml,
 	struct mailimap_set		*set = NULL;
 	clist				*res = NULL;
 	clistiter			*it;
-	uint32_t			*v = NULL, first;
+	uint32_t			*v = NULL;
 	size_t				 n = 0, cap, i, j;
 	int				 r;
 
@@ -999,10 +1009,8 @@ imap_list_set(struct fetch_conn *fc, struct fetch_list *ml,
 		goto done;
 	}
 	for (i = 0; i < n; i = j) {
-		first = v[i];
-		for (j = i + 1; j < n && v[j] <= v[j - 1] + 1; j++)
-			;
-		if (mailimap_set_add_interval(set, first, v[j - 1]) !=
+		j = uid_run_end(v, n, i);
+		if (mailimap_set_add_interval(set, v[i], v[j - 1]) !=
 		    MAILIMAP_NO_ERROR) {
 			r = imap_err(fc, PS_UNDEFINED, "out of memory");
 			goto done;
@@ -1523,8 +1531,7 @@ imap_queue_uids(struct fetch_conn *fc, const char *pre, uint32_t *v,
 	for (i = 0; i < n; ) {
 		len = (size_t)snprintf(line, sizeof(line), "%s ", pre);
 		for (k = 0; i < n && len < sizeof(line) - 64; k++, i = j) {
-			for (j = i + 1; j < n && v[j] <= v[j - 1] + 1; j++)
-				;
+			j = uid_run_end(v, n, i);
 			len += (size_t)snprintf(line + len, sizeof(line) - len,
 			    j - i > 1 ? "%s%" PRIu32 ":%" PRIu32 : "%s%" PRIu32,
 			    k > 0 ? "," : "", v[i], v[j - 1]);
