@@ -236,8 +236,8 @@ uidstore_prune(struct uidstore *us, const char *acct,
 	for (i = 0; i < us->nbuckets; i++)
 		for (ep = &us->tab[i]; *ep != NULL;) {
 			if (strcmp((*ep)->acct, acct) == 0 &&
-			    !IS_FACT((*ep)->uid) && bsearch(&(*ep)->uid, sorted, n, sizeof(*sorted),
-			    cmp_str) == NULL) {
+			    !IS_FACT((*ep)->uid) && bsearch(&(*ep)->uid,
+			    sorted, n, sizeof(*sorted), cmp_str) == NULL) {
 				drop_bits(us, ep, UID_SEEN | UID_JOURNAL |
 				    UID_RCPTS);
 				continue;
