@@ -2,7 +2,7 @@
 under the faultfs shim (t/lib/faultfs.py), with a spool, local mailboxes
 (mbox or Maildir) and optionally a smart host, and raw SMTP to it.
 
-    ff = faultfs.FaultFS(tmp)           # or None: no shim
+    t, tmp, ff = faultutil.setup()      # or ff = None: no shim
     hub = faultutil.Hub(tmp, ff, mailbox="mbox", sh=None)
     hub.kill()                         # SIGKILL the whole process group
     c = hub.connect()                  # smtpd_util.Client
@@ -16,10 +16,21 @@ import os
 import re
 import signal
 
+import faultfs
 import mhtest
 from smtpd_util import Client
 
 BODY_LINES = 40
+
+
+def setup():
+    """The start of a fault test: its Test, a tmpdir and a FaultFS on it;
+    skips the whole test when the shim is not built."""
+    t = mhtest.Test()
+    if not faultfs.available():
+        t.skip_all("faultfs shim not built (make units)")
+    tmp = mhtest.tmpdir()
+    return t, tmp, faultfs.FaultFS(tmp)
 
 
 def body(tag, lines=BODY_LINES, width=60):

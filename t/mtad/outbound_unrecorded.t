@@ -11,14 +11,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mhtest  # noqa: E402
-import faultfs  # noqa: E402
 import faultutil as F  # noqa: E402
 
-t = mhtest.Test()
-if not faultfs.available():
-    t.skip_all("faultfs shim not built (make units)")
-tmp = mhtest.tmpdir()
-ff = faultfs.FaultFS(tmp)
+t, tmp, ff = F.setup()
 sh = mhtest.SmartHost(tmp, rcpt={"later@remote.example": 450})
 hub = F.Hub(tmp, ff, sh=sh)
 ff.set(dir=[os.path.join(hub.spool, "queue"), os.path.join(hub.spool, "tmp")],
