@@ -66,16 +66,6 @@ def where(p):
     return "%s %s" % (p[2], os.path.relpath(p[3], ids))
 
 
-def sweep(points):
-    out = []
-    for i, p in enumerate(points):
-        prev = points[i - 1] if i > 0 else None
-        nxt = points[i + 1] if i + 1 < len(points) else None
-        if not (prev and prev[2:4] == p[2:4] and nxt and nxt[2:4] == p[2:4]):
-            out.append((i + 1, p))
-    return out
-
-
 for keep, user in ((False, "eddy"), (True, "kim")):
     mode = "keep" if keep else "delete"
     path = rc(user, keep)
@@ -92,7 +82,7 @@ for keep, user in ((False, "eddy"), (True, "kim")):
     t.diag("%s path: %s" % (mode, ", ".join(where(p) for p in points)))
     base = 200 if not keep else 600
     for n, p, once in [(n, p, o) for o in (False, True)
-                       for n, p in sweep(points)]:
+                       for n, p in faultfs.sweep(points)]:
         err = "ENOSPC" if n % 2 else "EIO"
         what = "%s, %s at call %d (%s)%s" % (mode, err, n, where(p),
                                              " only" if once else

@@ -52,6 +52,19 @@ def available():
     return os.path.exists(shim())
 
 
+def sweep(points):
+    """The calls to fail, numbered from 1: every distinct point of
+    FaultFS.calls(), where a run of the same call on the same file (a
+    message written in pieces) counts as its first and its last call."""
+    out = []
+    for i, p in enumerate(points):
+        prev = points[i - 1] if i > 0 else None
+        nxt = points[i + 1] if i + 1 < len(points) else None
+        if not (prev and prev[2:4] == p[2:4] and nxt and nxt[2:4] == p[2:4]):
+            out.append((i + 1, p))
+    return out
+
+
 class FaultFS:
     def __init__(self, tmp, name="faultfs", gate=None):
         self.gate = gate

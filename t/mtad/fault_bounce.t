@@ -40,16 +40,6 @@ def where(p):
     return "%s %s" % (p[2], os.path.relpath(p[3], hub.spool))
 
 
-def sweep(points):
-    out = []
-    for i, p in enumerate(points):
-        prev = points[i - 1] if i > 0 else None
-        nxt = points[i + 1] if i + 1 < len(points) else None
-        if not (prev and prev[2:4] == p[2:4] and nxt and nxt[2:4] == p[2:4]):
-            out.append((i + 1, p))
-    return out
-
-
 def settled(qid):
     return qid not in hub.queue_ids() and not any(
         n.endswith(".env") for n in hub.queue_files())
@@ -63,7 +53,7 @@ qid = qid_of(F.send(c, [RCPT], F.body("bounce-count"), sender=SENDER))
 t.ok(qid and mhtest.wait_for(lambda: dsns(qid) == 1 and settled(qid), 20),
      "counting run: the failure comes back as a DSN")
 ff.quiet()
-points = [(n, p) for n, p in sweep(ff.calls()) if p[1] != hub.proc.pid]
+points = [(n, p) for n, p in F.sweep(ff.calls()) if p[1] != hub.proc.pid]
 t.ok(len(points) >= 6, "counting run: %d calls queue the DSN and settle"
      % len(points), points)
 t.diag("bounce path: " + ", ".join(where(p) for _, p in points))

@@ -39,18 +39,6 @@ def wait_stat(hub, qid, rcpt, stat, k=1, timeout=30):
                            timeout)
 
 
-def sweep(points):
-    """Every distinct point (a run of one call on one file: its first and
-    its last), numbered from 1."""
-    out = []
-    for i, p in enumerate(points):
-        prev = points[i - 1] if i > 0 else None
-        nxt = points[i + 1] if i + 1 < len(points) else None
-        if not (prev and prev[2:4] == p[2:4] and nxt and nxt[2:4] == p[2:4]):
-            out.append((i + 1, p))
-    return out
-
-
 def where(hub, p):
     return "%s %s" % (p[2], os.path.relpath(p[3], hub.dir))
 
@@ -78,7 +66,7 @@ for kind in ("mbox", "maildir"):
                                                              len(points)),
          points)
     t.diag("%s path: %s" % (kind, ", ".join(where(hub, p) for p in points)))
-    for n, p in sweep(points):
+    for n, p in F.sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "%s-%d" % (kind, n)
         what = "%s, %s from call %d (%s)" % (kind, err, n, where(hub, p))
@@ -131,7 +119,7 @@ t.ok(qid and wait_stat(hub, qid, ROOT, "stat=Sent") and
      "update: counting run delivered to both", r)
 ff.quiet()
 points = ff.calls()
-update = [(n, p) for n, p in sweep(points) if p[1] != hub.proc.pid]
+update = [(n, p) for n, p in F.sweep(points) if p[1] != hub.proc.pid]
 t.ok(len(update) >= 3, "update: %d calls record the two results (after %d "
      "for the receipt)" % (len(update), len(points) - len(update)), points)
 t.diag("update path: " + ", ".join(where(hub, p) for _, p in update))

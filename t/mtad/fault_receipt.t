@@ -25,20 +25,6 @@ def where(call):
     return "%s %s" % (name, os.path.relpath(path, hub.spool))
 
 
-def sweep(points):
-    """The calls to fail, numbered from 1: every distinct point, where a run
-    of the same call on the same file (a message written in pieces) counts
-    as its first and its last call."""
-    out = []
-    for i, p in enumerate(points):
-        prev = points[i - 1] if i > 0 else None
-        nxt = points[i + 1] if i + 1 < len(points) else None
-        same = lambda q: q is not None and q[2:4] == p[2:4]  # noqa: E731
-        if not (same(prev) and same(nxt)):
-            out.append((i + 1, p))
-    return out
-
-
 def path_of(points):
     """The points as one line, runs of one call on one file folded."""
     out = []
@@ -69,7 +55,7 @@ t.ok(len(points) >= 6 and {"write", "syncfs", "rename", "fsync"} <=
 t.diag("receipt path: " + path_of(points))
 
 for mode in ("from", "once"):
-    for n, p in sweep(points):
+    for n, p in F.sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "smtp-%s-%d" % (mode, n)
         what = "SMTP, %s at call %d (%s)%s" % (
@@ -129,7 +115,7 @@ t.ok(len(points) >= 5 and {"write", "rename"} <= set(p[2] for p in points),
 t.diag("maildrop path: " + path_of(points))
 good = 1
 for mode in ("from", "once"):
-    for n, p in sweep(points):
+    for n, p in F.sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "sm-%s-%d" % (mode, n)
         what = "mtad-sendmail, %s at call %d (%s)%s" % (
@@ -193,7 +179,7 @@ t.ok(len(points) >= 2 and "rename" in [p[2] for p in points],
      points)
 t.diag("pickup path: " + path_of(points))
 for mode in ("from", "once"):
-    for n, p in sweep(points):
+    for n, p in F.sweep(points):
         err = "ENOSPC" if n % 2 else "EIO"
         tag = "pickup-%s-%d" % (mode, n)
         what = "pickup, %s at call %d (%s)%s" % (

@@ -10,6 +10,7 @@ under the faultfs shim (t/lib/faultfs.py), with a spool, local mailboxes
     hub.restart()                      # SIGTERM, start again (same spool)
     hub.retry_now(qid)                 # restart with qid's recipients due
     hub.queue_files(), hub.tmp_files() # what lies in queue/ and tmp/
+    faultutil.sweep(ff.calls())        # the calls to fail (faultfs.sweep)
 """
 
 import os
@@ -21,6 +22,7 @@ import mhtest
 from smtpd_util import Client
 
 BODY_LINES = 40
+sweep = faultfs.sweep
 
 
 def setup():
