@@ -190,6 +190,9 @@ void		 fetch_list_free(struct fetch_list *ml);
 
 #define FETCH_SASL_MAX	16384		/* octets of a SASL response (JWTs) */
 
+/* The signals that set stop, wake and cancel (run.c handles them). */
+void		 fetch_signals(sigset_t *set);
+
 /* The poll asks for XOAUTH2 or OAUTHBEARER. */
 int		 fetch_oauth(const struct fetch_server *srv);
 /*
@@ -200,8 +203,6 @@ int		 fetch_oauth(const struct fetch_server *srv);
  * (token endpoint unreachable: try later) with fc->err; never a secret in
  * fc->err.
  */
-/* The signals that set stop, wake and cancel (run.c handles them). */
-void		 fetch_signals(sigset_t *set);
 int		 fetch_oauth_token(struct fetch_conn *fc,
 		    const struct fetch_server *srv, int force,
 		    const char **token);
